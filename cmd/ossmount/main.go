@@ -1,0 +1,345 @@
+// Command ossmount mounts an Alibaba Cloud OSS bucket (or a prefix of it) as
+// a read-only directory. See the README and `ossmount --help`.
+//
+// Daemonizing: Go cannot fork, so the command re-executes itself with
+// OSSMOUNT_DAEMON=1 in a new session and waits on a pipe (fd 3) for the
+// child to say "ok" once the kernel serves the mount, or why it could not.
+// The parent exits 0 only after "ok", so `mount -a` and fstab see the real
+// outcome; a failing child exits by itself, leaving no process or mount.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"log/syslog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss/credentials"
+
+	"github.com/ossmount/ossmount/blockcache"
+	"github.com/ossmount/ossmount/config"
+	"github.com/ossmount/ossmount/fetcher"
+	ossfs "github.com/ossmount/ossmount/fs"
+	"github.com/ossmount/ossmount/vfs"
+)
+
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "dev"
+
+const daemonEnv = "OSSMOUNT_DAEMON"
+
+func main() {
+	args := os.Args[1:]
+	cfg, err := config.Parse(args, os.Getenv)
+	switch {
+	case errors.Is(err, config.ErrHelp):
+		fmt.Print(config.Usage())
+		return
+	case errors.Is(err, config.ErrVersion):
+		fmt.Println("ossmount", version)
+		return
+	case err != nil:
+		fail(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		fail(err)
+	}
+	if !cfg.Foreground && os.Getenv(daemonEnv) == "" {
+		os.Exit(parent(args))
+	}
+	var ready io.WriteCloser
+	if os.Getenv(daemonEnv) != "" {
+		ready = os.NewFile(3, "ready")
+	}
+	if err := run(cfg, ready); err != nil {
+		if ready != nil {
+			fmt.Fprintf(ready, "error: %s\n", oneLine(err))
+			ready.Close()
+			os.Exit(1)
+		}
+		fail(err)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintf(os.Stderr, "ossmount: %s\n", oneLine(err))
+	os.Exit(1)
+}
+
+func oneLine(err error) string {
+	return strings.ReplaceAll(err.Error(), "\n", " ")
+}
+
+// parent starts the daemon and relays its verdict.
+func parent(args []string) int {
+	exe, err := os.Executable()
+	if err != nil {
+		fail(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		fail(err)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), daemonEnv+"=1")
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Dir = "/"
+	if err := cmd.Start(); err != nil {
+		fail(fmt.Errorf("starting daemon: %w", err))
+	}
+	w.Close()
+	line, _ := bufio.NewReader(r).ReadString('\n')
+	line = strings.TrimSpace(line)
+	if line == "ok" {
+		_ = cmd.Process.Release()
+		return 0
+	}
+	_ = cmd.Wait()
+	if msg, ok := strings.CutPrefix(line, "error: "); ok {
+		fmt.Fprintf(os.Stderr, "ossmount: %s\n", msg)
+	} else {
+		fmt.Fprintf(os.Stderr, "ossmount: daemon exited before the mount was ready (%s)\n", cmd.ProcessState)
+	}
+	return 1
+}
+
+// run mounts and serves until unmounted. ready (nil in the foreground) gets
+// "ok" once the mount is live.
+func run(cfg *config.Config, ready io.WriteCloser) error {
+	log, closeLog, err := setupLogging(cfg, ready != nil)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	slog.SetDefault(log)
+
+	creds, err := credentialsProvider(cfg)
+	if err != nil {
+		return err
+	}
+	if err := prepareMountpoint(cfg.Mountpoint, cfg.Nonempty); err != nil {
+		return err
+	}
+	store, err := fetcher.NewOSSStore(fetcher.OSSConfig{
+		Endpoint: cfg.Endpoint, Region: cfg.Region, Bucket: cfg.Bucket, PathStyle: cfg.PathStyle,
+		Credentials: creds, Parallel: cfg.Parallel, ReadTimeout: cfg.ReadTimeout, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := checkBucket(store, cfg); err != nil {
+		return err
+	}
+	cache, err := blockcache.Open(blockcache.Options{Dir: cfg.CacheDir, MaxBytes: cfg.CacheSize, MinFree: cfg.MinFree, Logger: log})
+	if err != nil {
+		return fmt.Errorf("cache dir %s: %w", cfg.CacheDir, err)
+	}
+	fetch := fetcher.New(store, fetcher.Config{
+		PartSize: cfg.PartSize, Parallel: cfg.Parallel, Retries: cfg.Retries, ReadTimeout: cfg.ReadTimeout, Logger: log,
+	})
+	core := vfs.New(vfs.Options{
+		Bucket: cfg.Bucket, Prefix: cfg.Prefix, BlockSize: cfg.BlockSize, Revalidate: cfg.Revalidate,
+		MetadataTTL: cfg.MetadataTTL, NegativeTTL: cfg.NegativeTTL, Logger: log,
+	}, store, fetch, cache)
+	fsName := cfg.Bucket
+	if cfg.Prefix != "" {
+		fsName += ":/" + strings.TrimSuffix(cfg.Prefix, "/")
+	}
+	server, err := ossfs.Mount(cfg.Mountpoint, core, ossfs.Options{
+		UID: cfg.UID, GID: cfg.GID, FileMode: cfg.FileMode, DirMode: cfg.DirMode,
+		AttrTTL: cfg.MetadataTTL, NegativeTTL: cfg.NegativeTTL, FsName: fsName,
+		AllowOther: cfg.AllowOther, AllowRoot: cfg.AllowRoot, DefaultPerms: cfg.DefaultPermissions, Debug: cfg.DebugFUSE,
+	})
+	if err != nil {
+		cache.Close()
+		return fmt.Errorf("mounting %s: %w", cfg.Mountpoint, err)
+	}
+	if err := server.WaitMount(); err != nil {
+		_ = server.Unmount()
+		cache.Close()
+		return fmt.Errorf("mounting %s: %w", cfg.Mountpoint, err)
+	}
+	log.Info("mounted", "source", fsName, "mountpoint", cfg.Mountpoint, "version", version, "config", cfg.String())
+	if ready != nil {
+		fmt.Fprintln(ready, "ok")
+		ready.Close()
+		// Nothing may write to the terminal the parent came from.
+		if devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0); err == nil {
+			_ = syscall.Dup2(int(devnull.Fd()), 0)
+			_ = syscall.Dup2(int(devnull.Fd()), 1)
+			_ = syscall.Dup2(int(devnull.Fd()), 2)
+		}
+	}
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	go func() {
+		for s := range sigs {
+			log.Info("signal: unmounting", "signal", s.String())
+			if err := server.Unmount(); err != nil {
+				log.Error("unmount failed (busy?)", "err", err)
+			}
+		}
+	}()
+	server.Wait()
+	fetch.Close()
+	if err := cache.Close(); err != nil {
+		log.Error("flushing cache checkpoints", "err", err)
+	}
+	log.Info("unmounted", "mountpoint", cfg.Mountpoint)
+	return nil
+}
+
+func setupLogging(cfg *config.Config, daemon bool) (*slog.Logger, func(), error) {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	switch {
+	case cfg.LogFile != "":
+		f, err := os.OpenFile(cfg.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, nil, fmt.Errorf("log_file: %w", err)
+		}
+		return slog.New(slog.NewTextHandler(f, opts)), func() { f.Close() }, nil
+	case daemon:
+		if w, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_INFO, "ossmount"); err == nil {
+			return slog.New(slog.NewTextHandler(w, opts)), func() { w.Close() }, nil
+		}
+		// No syslog socket (containers): keep the log next to the cache.
+		if err := os.MkdirAll(cfg.CacheDir, 0o700); err != nil {
+			return nil, nil, fmt.Errorf("cache dir %s: %w", cfg.CacheDir, err)
+		}
+		f, err := os.OpenFile(filepath.Join(cfg.CacheDir, "ossmount.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, nil, fmt.Errorf("log file: %w", err)
+		}
+		return slog.New(slog.NewTextHandler(f, opts)), func() { f.Close() }, nil
+	default:
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), func() {}, nil
+	}
+}
+
+func credentialsProvider(cfg *config.Config) (credentials.CredentialsProvider, error) {
+	if cfg.Anonymous {
+		return nil, nil
+	}
+	if cfg.CredentialsFile != "" {
+		fp := config.NewFileProvider(cfg.CredentialsFile, cfg.Bucket)
+		if _, err := fp.Get(); err != nil {
+			return nil, err
+		}
+		return credentials.CredentialsProviderFunc(func(ctx context.Context) (credentials.Credentials, error) {
+			c, err := fp.Get()
+			if err != nil {
+				return credentials.Credentials{}, err
+			}
+			return credentials.Credentials{AccessKeyID: c.AccessKeyID, AccessKeySecret: c.AccessKeySecret, SecurityToken: c.SecurityToken}, nil
+		}), nil
+	}
+	c, err := config.LoadCredentials(cfg, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.AccessKeySecret, c.SecurityToken), nil
+}
+
+// checkBucket makes one listing request so that a wrong endpoint, bucket or
+// credential fails the mount with a clear line instead of failing reads.
+func checkBucket(store *fetcher.OSSStore, cfg *config.Config) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := store.List(ctx, cfg.Prefix, "", 1)
+	if err == nil {
+		return nil
+	}
+	var re *fetcher.RequestError
+	errors.As(err, &re)
+	switch {
+	case re != nil && re.Code == "NoSuchBucket":
+		return fmt.Errorf("bucket %q does not exist at %s", cfg.Bucket, cfg.Endpoint)
+	case errors.Is(err, fetcher.ErrAccessDenied):
+		code := ""
+		if re != nil {
+			code = re.Code
+		}
+		return fmt.Errorf("access denied to bucket %q (%s): check the credentials", cfg.Bucket, code)
+	case errors.Is(err, fetcher.ErrNotFound):
+		return fmt.Errorf("bucket %q not found at %s", cfg.Bucket, cfg.Endpoint)
+	case errors.Is(err, fetcher.ErrTransient), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("cannot reach endpoint %s: %v", cfg.Endpoint, errors.Unwrap(err))
+	default:
+		return fmt.Errorf("checking bucket %q: %w", cfg.Bucket, err)
+	}
+}
+
+// prepareMountpoint checks the mountpoint and clears a dead FUSE mount a
+// crashed daemon left there ("Transport endpoint is not connected").
+func prepareMountpoint(mp string, nonempty bool) error {
+	_, err := os.Stat(mp)
+	if errors.Is(err, syscall.ENOTCONN) || errors.Is(err, syscall.ECONNABORTED) {
+		slog.Warn("replacing a dead mount left by a crashed daemon", "mountpoint", mp)
+		if uerr := syscall.Unmount(mp, syscall.MNT_DETACH); uerr != nil {
+			return fmt.Errorf("mountpoint %s has a dead mount that cannot be removed: %v", mp, uerr)
+		}
+		_, err = os.Stat(mp)
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("mountpoint %s does not exist", mp)
+	}
+	if err != nil {
+		return fmt.Errorf("mountpoint %s: %v", mp, err)
+	}
+	if mounted, err := isMountpoint(mp); err == nil && mounted {
+		return fmt.Errorf("mountpoint %s is already mounted", mp)
+	}
+	f, err := os.Open(mp)
+	if err != nil {
+		return fmt.Errorf("mountpoint %s: %v", mp, err)
+	}
+	defer f.Close()
+	if st, _ := f.Stat(); st != nil && !st.IsDir() {
+		return fmt.Errorf("mountpoint %s is not a directory", mp)
+	}
+	if !nonempty {
+		if names, _ := f.Readdirnames(1); len(names) > 0 {
+			return fmt.Errorf("mountpoint %s is not empty (use -o nonempty to mount over it)", mp)
+		}
+	}
+	return nil
+}
+
+// isMountpoint reports whether mp is the mount point of a mounted filesystem.
+func isMountpoint(mp string) (bool, error) {
+	abs, err := filepath.Abs(mp)
+	if err != nil {
+		return false, err
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) > 4 && unescapeMountinfo(fields[4]) == abs {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func unescapeMountinfo(s string) string {
+	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
+	return r.Replace(s)
+}

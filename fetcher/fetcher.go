@@ -1,0 +1,529 @@
+// Package fetcher turns reads of an object version into parallel ranged GETs
+// that land in the local block cache.
+//
+// # Design
+//
+// An object version is cut into fixed-size blocks (the cache's unit). A read
+// that misses plans GETs ("parts") over runs of missing blocks, each at most
+// PartSize long. Every block that is being fetched has exactly one in-flight
+// entry, keyed by (version ID, block index), in Fetcher.inflight: a second
+// reader of the same block attaches to that entry instead of sending another
+// GET (coalescing, as gcsfuse's downloader does per chunk). A part runs on a
+// detached context, so a reader that is interrupted (Ctrl-C) leaves while the
+// shared fetch still completes into the cache; the reader itself waits on its
+// own context. All parts of the mount share one semaphore of Parallel slots,
+// which is the bound on concurrent GETs.
+//
+// A part streams its body block by block: as soon as a block is complete it is
+// written to the cache and its waiters are released, so a reader waits only
+// for the blocks it needs, not for the whole part. Every part GET carries
+// If-Match with the version's ETag; a 412 means the object changed under the
+// reader and surfaces as ErrChanged (ESTALE), never as mixed data. Transient
+// failures (5xx, resets, stalls longer than ReadTimeout, short bodies) are
+// retried with jittered exponential backoff, resuming from the last byte
+// received; progress resets the attempt count.
+//
+// Sequential readers grow a readahead window (Readahead): it starts at one
+// part once two reads in a row are sequential (or the first read is at offset
+// 0) and doubles on every refill up to MaxReadahead. Random readers fetch only
+// the blocks they touch.
+package fetcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+
+	"github.com/ossmount/ossmount/blockcache"
+)
+
+// Blocks is the local cache of one object version, as the fetcher uses it.
+// *blockcache.Object implements it.
+type Blocks interface {
+	Has(block int) bool
+	// ReadAt serves a range only if all its blocks are cached; otherwise it
+	// returns an error wrapping blockcache.ErrNotCached.
+	ReadAt(p []byte, off int64) (int, error)
+	WriteBlock(block int, data []byte) error
+	// CRC64 is the whole object's CRC64-ECMA once every block is present.
+	CRC64() (uint64, bool)
+	Drop()
+}
+
+// Object is one version of one object being read.
+type Object struct {
+	ID        string // version identity: the coalescing key
+	Key       string
+	ETag      string
+	Size      int64
+	BlockSize int64
+	// ServerCRC64 is x-oss-hash-crc64ecma of this version, if the server sent it.
+	ServerCRC64  uint64
+	HasServerCRC bool
+	Blocks       Blocks
+
+	crcChecked atomic.Bool
+}
+
+func (o *Object) numBlocks() int {
+	return int((o.Size + o.BlockSize - 1) / o.BlockSize)
+}
+
+// blockSpan returns the byte range [off, off+n) of block b.
+func (o *Object) blockSpan(b int) (off, n int64) {
+	off = int64(b) * o.BlockSize
+	return off, min(o.BlockSize, o.Size-off)
+}
+
+// Config tunes a Fetcher.
+type Config struct {
+	PartSize     int64         // bytes per GET at most (a multiple of the block size)
+	Parallel     int           // concurrent GETs across the whole mount
+	MaxReadahead int64         // readahead window cap per reader
+	Retries      int           // attempts after the first, per part without progress
+	ReadTimeout  time.Duration // a body that delivers nothing this long is abandoned
+	Logger       *slog.Logger
+}
+
+// Stats are cumulative counters.
+type Stats struct {
+	Gets, Probes, NotModified int64
+	BytesFetched              int64
+	Retries, Errors           int64
+	CacheWriteErrors          int64
+	CRCMismatches             int64
+	InFlight                  int64
+}
+
+// Fetcher runs the parts of every reader of the mount.
+type Fetcher struct {
+	store Store
+	cfg   Config
+	log   *slog.Logger
+	sem   *semaphore.Weighted // the one bound on concurrent GETs
+
+	// ctx is the detached context every part runs on; cancelled by Close.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// mu guards inflight. Held only for map operations and Has() bitmap
+	// checks, never across I/O.
+	mu       sync.Mutex
+	inflight map[blockKey]*blockFetch
+
+	gets, probes, notModified, bytes, retries, errs, writeErrs, crcBad, active atomic.Int64
+}
+
+type blockKey struct {
+	version string
+	block   int
+}
+
+// blockFetch is one block being fetched. done is closed once data or err is
+// set; both are immutable afterwards.
+type blockFetch struct {
+	done chan struct{}
+	data []byte
+	err  error
+}
+
+// New returns a Fetcher over store.
+func New(store Store, cfg Config) *Fetcher {
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 16
+	}
+	if cfg.PartSize <= 0 {
+		cfg.PartSize = 8 << 20
+	}
+	if cfg.MaxReadahead <= 0 {
+		cfg.MaxReadahead = min(int64(cfg.Parallel)*cfg.PartSize, 256<<20)
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = 30 * time.Second
+	}
+	if cfg.Retries < 0 {
+		cfg.Retries = 0
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Fetcher{
+		store: store, cfg: cfg, log: cfg.Logger,
+		sem: semaphore.NewWeighted(int64(cfg.Parallel)),
+		ctx: ctx, cancel: cancel,
+		inflight: make(map[blockKey]*blockFetch),
+	}
+}
+
+// Close cancels every part in flight and waits for them to stop.
+func (f *Fetcher) Close() {
+	f.cancel()
+	f.wg.Wait()
+}
+
+// Stats returns the counters.
+func (f *Fetcher) Stats() Stats {
+	return Stats{
+		Gets: f.gets.Load(), Probes: f.probes.Load(), NotModified: f.notModified.Load(),
+		BytesFetched: f.bytes.Load(), Retries: f.retries.Load(), Errors: f.errs.Load(),
+		CacheWriteErrors: f.writeErrs.Load(), CRCMismatches: f.crcBad.Load(), InFlight: f.active.Load(),
+	}
+}
+
+// Read fills p from offset off of o, fetching what the cache lacks. ra is the
+// caller's readahead state (one per open file handle); nil disables readahead.
+// It returns fewer bytes than len(p) only at the end of the object.
+func (f *Fetcher) Read(ctx context.Context, o *Object, ra *Readahead, p []byte, off int64) (int, error) {
+	if off >= o.Size || len(p) == 0 {
+		return 0, nil
+	}
+	p = p[:min(int64(len(p)), o.Size-off)]
+	aheadFrom, aheadTo := ra.advance(off, int64(len(p)), o.Size, f.cfg.PartSize, f.cfg.MaxReadahead)
+	if aheadTo > aheadFrom {
+		f.start(o, int(aheadFrom/o.BlockSize), int((aheadTo-1)/o.BlockSize), false)
+	}
+	n, err := o.Blocks.ReadAt(p, off)
+	if err == nil {
+		return n, nil
+	}
+	if !errors.Is(err, blockcache.ErrNotCached) {
+		// The cache disk failed us; the network still can serve the read.
+		f.log.Warn("cache read failed, fetching instead", "key", o.Key, "err", err)
+	}
+	first, last := int(off/o.BlockSize), int((off+int64(len(p))-1)/o.BlockSize)
+	waits := f.start(o, first, last, true)
+	for b := first; b <= last; b++ {
+		bOff, bLen := o.blockSpan(b)
+		lo, hi := max(off, bOff), min(off+int64(len(p)), bOff+bLen)
+		dst := p[lo-off : hi-off]
+		if err := f.readBlock(ctx, o, b, dst, lo, waits[b]); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+// readBlock copies [lo, lo+len(dst)) of block b into dst, from the fetch
+// result fe if there is one, else from the cache, else by fetching it.
+func (f *Fetcher) readBlock(ctx context.Context, o *Object, b int, dst []byte, lo int64, fe *blockFetch) error {
+	bOff, _ := o.blockSpan(b)
+	for attempt := 0; ; attempt++ {
+		if fe == nil {
+			if _, err := o.Blocks.ReadAt(dst, lo); err == nil {
+				return nil
+			}
+			if attempt > 2 {
+				// The cache keeps losing this block (eviction under
+				// pressure, or a cache disk that cannot keep it): serve
+				// from a fetch result only.
+				fe = f.start(o, b, b, true)[b]
+				if fe == nil {
+					fe = f.startUncached(o, b)
+				}
+			} else {
+				fe = f.start(o, b, b, true)[b]
+				if fe == nil {
+					continue // became cached meanwhile
+				}
+			}
+		}
+		select {
+		case <-fe.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if fe.err != nil {
+			return fe.err
+		}
+		copy(dst, fe.data[lo-bOff:])
+		return nil
+	}
+}
+
+// start makes sure every block in [first, last] that is not cached has an
+// in-flight fetch, planning new parts over runs of the blocks that have
+// none. With want it returns the in-flight entries of those blocks.
+func (f *Fetcher) start(o *Object, first, last int, want bool) map[int]*blockFetch {
+	last = min(last, o.numBlocks()-1)
+	var waits map[int]*blockFetch
+	maxRun := int(max(f.cfg.PartSize/o.BlockSize, 1))
+	type run struct {
+		first   int
+		entries []*blockFetch
+	}
+	var runs []run
+	f.mu.Lock()
+	for b := first; b <= last; b++ {
+		k := blockKey{o.ID, b}
+		fe, ok := f.inflight[k]
+		if !ok {
+			if o.Blocks.Has(b) {
+				continue
+			}
+			fe = &blockFetch{done: make(chan struct{})}
+			f.inflight[k] = fe
+			if n := len(runs); n > 0 && runs[n-1].first+len(runs[n-1].entries) == b && len(runs[n-1].entries) < maxRun {
+				runs[n-1].entries = append(runs[n-1].entries, fe)
+			} else {
+				runs = append(runs, run{first: b, entries: []*blockFetch{fe}})
+			}
+		}
+		if want {
+			if waits == nil {
+				waits = make(map[int]*blockFetch)
+			}
+			waits[b] = fe
+		}
+	}
+	f.mu.Unlock()
+	for _, r := range runs {
+		f.wg.Add(1)
+		go f.runPart(o, r.first, r.entries, true)
+	}
+	return waits
+}
+
+// startUncached fetches block b for one reader without registering it for
+// others: the fallback when the cache cannot hold the block.
+func (f *Fetcher) startUncached(o *Object, b int) *blockFetch {
+	fe := &blockFetch{done: make(chan struct{})}
+	f.wg.Add(1)
+	go f.runPart(o, b, []*blockFetch{fe}, false)
+	return fe
+}
+
+// part is the state of one part being fetched: which block is being filled
+// and how far. Owned by its runPart goroutine.
+type part struct {
+	f          *Fetcher
+	o          *Object
+	first      int
+	entries    []*blockFetch
+	registered bool // entries are in f.inflight
+
+	cur  int    // block being filled
+	buf  []byte // its bytes
+	fill int    // bytes of buf received
+	pos  int64  // next object offset to receive
+	end  int64  // last object offset of the part (inclusive)
+}
+
+// room is where the next body bytes go.
+func (pt *part) room() []byte { return pt.buf[pt.fill:] }
+
+// received accounts n bytes written into room(); a full block is stored in
+// the cache and handed to its waiters.
+func (pt *part) received(n int) {
+	pt.fill += n
+	pt.pos += int64(n)
+	if pt.fill < len(pt.buf) {
+		return
+	}
+	pt.f.cacheBlock(pt.o, pt.cur, pt.buf)
+	pt.resolve(pt.buf, nil)
+	pt.cur++
+	if pt.cur < pt.first+len(pt.entries) {
+		_, l := pt.o.blockSpan(pt.cur)
+		pt.buf, pt.fill = make([]byte, l), 0
+	}
+}
+
+// resolve hands the current block's outcome to its waiters.
+func (pt *part) resolve(data []byte, err error) {
+	fe := pt.entries[pt.cur-pt.first]
+	if pt.registered {
+		pt.f.mu.Lock()
+		delete(pt.f.inflight, blockKey{pt.o.ID, pt.cur})
+		pt.f.mu.Unlock()
+	}
+	fe.data, fe.err = data, err
+	close(fe.done)
+}
+
+// fail resolves every block not yet delivered with err.
+func (pt *part) fail(err error) {
+	pt.f.errs.Add(1)
+	for ; pt.cur < pt.first+len(pt.entries); pt.cur++ {
+		pt.resolve(nil, err)
+	}
+}
+
+// runPart fetches the blocks of entries (first, first+1, ...) of o with one
+// ranged GET, more on retries, resolving each entry as its block completes.
+func (f *Fetcher) runPart(o *Object, first int, entries []*blockFetch, registered bool) {
+	defer f.wg.Done()
+	pt := &part{f: f, o: o, first: first, entries: entries, registered: registered, cur: first}
+	pt.pos, _ = o.blockSpan(first)
+	lastOff, lastLen := o.blockSpan(first + len(entries) - 1)
+	pt.end = lastOff + lastLen - 1
+	_, l := o.blockSpan(first)
+	pt.buf = make([]byte, l)
+
+	if err := f.sem.Acquire(f.ctx, 1); err != nil {
+		pt.fail(err)
+		return
+	}
+	defer f.sem.Release(1)
+	f.active.Add(1)
+	defer f.active.Add(-1)
+
+	var lastErr error
+	for attempt := 0; pt.pos <= pt.end; {
+		if attempt > 0 {
+			if attempt > f.cfg.Retries {
+				f.log.Error("giving up on part", "key", o.Key, "at", pt.pos, "end", pt.end, "attempts", attempt, "err", lastErr)
+				pt.fail(lastErr)
+				return
+			}
+			f.retries.Add(1)
+			if !sleepCtx(f.ctx, backoff(attempt)) {
+				pt.fail(f.ctx.Err())
+				return
+			}
+		}
+		f.gets.Add(1)
+		resp, err := f.store.Get(f.ctx, GetRequest{Key: o.Key, Start: pt.pos, End: pt.end, IfMatch: o.ETag})
+		if err == nil {
+			if err = checkPart(resp, o, pt.pos); err != nil {
+				resp.Body.Close()
+			}
+		}
+		if err != nil {
+			if errors.Is(err, ErrChanged) {
+				f.log.Info("object changed while being read", "key", o.Key, "etag", o.ETag)
+			}
+			if !retryable(err) || f.ctx.Err() != nil {
+				pt.fail(err)
+				return
+			}
+			f.log.Warn("part GET failed, retrying", "key", o.Key, "at", pt.pos, "err", err, "attempt", attempt+1)
+			lastErr = err
+			attempt++
+			continue
+		}
+		before := pt.pos
+		rerr := f.readBody(resp, pt)
+		resp.Body.Close()
+		if pt.pos > pt.end {
+			break
+		}
+		lastErr = &RequestError{Op: "GET", Key: o.Key, RequestID: resp.RequestID, Kind: ErrTransient,
+			Err: fmt.Errorf("body interrupted at byte %d: %w", pt.pos, rerr)}
+		f.log.Warn("part body interrupted, resuming", "key", o.Key, "err", lastErr)
+		if pt.pos > before {
+			attempt = 0 // progress: the link works, keep going
+		}
+		attempt++
+	}
+	f.checkWholeCRC(o)
+}
+
+// readBody streams resp's body into the part until the part is complete or
+// the body fails. A body that delivers nothing for ReadTimeout is abandoned.
+func (f *Fetcher) readBody(resp *GetResponse, pt *part) error {
+	var stalled atomic.Bool
+	timer := time.AfterFunc(f.cfg.ReadTimeout, func() {
+		stalled.Store(true)
+		resp.Body.Close()
+	})
+	defer timer.Stop()
+	for pt.pos <= pt.end {
+		n, err := resp.Body.Read(pt.room())
+		if n > 0 {
+			f.bytes.Add(int64(n))
+			timer.Reset(f.cfg.ReadTimeout)
+			pt.received(n)
+		}
+		switch {
+		case err == nil:
+		case stalled.Load():
+			return fmt.Errorf("no data for %v: %w", f.cfg.ReadTimeout, err)
+		case err == io.EOF && pt.pos <= pt.end:
+			return io.ErrUnexpectedEOF
+		case err == io.EOF:
+			return nil
+		default:
+			return err
+		}
+	}
+	return nil
+}
+
+// cacheBlock writes a complete block to the cache. A cache that cannot take it
+// (disk full, directory gone) is logged; the block is still served from
+// memory to its waiters.
+func (f *Fetcher) cacheBlock(o *Object, b int, data []byte) {
+	if err := o.Blocks.WriteBlock(b, data); err != nil {
+		if f.writeErrs.Add(1) == 1 {
+			f.log.Error("cache write failed; serving without caching", "key", o.Key, "err", err)
+		} else {
+			f.log.Debug("cache write failed", "key", o.Key, "block", b, "err", err)
+		}
+	}
+}
+
+// checkPart validates the headers of a part answer against what was asked.
+func checkPart(resp *GetResponse, o *Object, pos int64) error {
+	bad := func(format string, args ...any) error {
+		return &RequestError{Op: "GET", Key: o.Key, Status: resp.StatusCode, RequestID: resp.RequestID, Kind: ErrProtocol, Err: fmt.Errorf(format, args...)}
+	}
+	if resp.Info.ETag != "" && resp.Info.ETag != o.ETag {
+		return &RequestError{Op: "GET", Key: o.Key, Status: resp.StatusCode, RequestID: resp.RequestID, Kind: ErrChanged,
+			Err: fmt.Errorf("ETag %s, reading %s", resp.Info.ETag, o.ETag)}
+	}
+	if resp.StatusCode != 206 && !(resp.StatusCode == 200 && pos == 0) {
+		return bad("status %d for a range starting at %d", resp.StatusCode, pos)
+	}
+	if resp.Info.Size != o.Size {
+		return bad("object size %d, expected %d", resp.Info.Size, o.Size)
+	}
+	if resp.RangeStart != pos {
+		return bad("range starts at %d, asked %d", resp.RangeStart, pos)
+	}
+	return nil
+}
+
+// checkWholeCRC compares the combined CRC64 of a fully cached object with
+// the server's x-oss-hash-crc64ecma, once. A mismatch drops the cached copy.
+func (f *Fetcher) checkWholeCRC(o *Object) {
+	if !o.HasServerCRC || o.crcChecked.Load() {
+		return
+	}
+	got, ok := o.Blocks.CRC64()
+	if !ok || !o.crcChecked.CompareAndSwap(false, true) {
+		return
+	}
+	if got != o.ServerCRC64 {
+		f.crcBad.Add(1)
+		f.log.Error("whole-object CRC64 mismatch; dropping cached copy", "key", o.Key, "etag", o.ETag,
+			"want", o.ServerCRC64, "got", got)
+		o.Blocks.Drop()
+	}
+}
+
+func backoff(attempt int) time.Duration {
+	d := 100 * time.Millisecond << min(attempt-1, 6)
+	d = min(d, 5*time.Second)
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,486 @@
+package fetcher
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc64"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ossmount/ossmount/blockcache"
+)
+
+// fakeStore serves one object from memory with injectable faults.
+type fakeStore struct {
+	mu   sync.Mutex
+	key  string
+	data []byte
+	etag string
+
+	gets      atomic.Int64
+	bodyBytes atomic.Int64
+	ranges    []string
+
+	// faults, consumed in order
+	failNext   int   // next N GETs answer 503
+	resetAfter int64 // cut the next resetCount bodies after this many bytes
+	resetCount int
+	stallAfter int64 // stall the next stallCount bodies after this many bytes
+	stallCount int
+	stall      chan struct{} // closed to release stalls (test cleanup)
+}
+
+func newFakeStore(size int) *fakeStore {
+	data := make([]byte, size)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	return &fakeStore{key: "obj", data: data, etag: `"E1"`, stall: make(chan struct{})}
+}
+
+func (s *fakeStore) info() ObjectInfo {
+	return ObjectInfo{Key: s.key, Size: int64(len(s.data)), ETag: s.etag, CRC64: crc64.Checksum(s.data, crc64.MakeTable(crc64.ECMA)), HasCRC64: true}
+}
+
+func (s *fakeStore) Get(ctx context.Context, req GetRequest) (*GetResponse, error) {
+	s.gets.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ranges = append(s.ranges, fmt.Sprintf("%d-%d", req.Start, req.End))
+	if s.failNext > 0 {
+		s.failNext--
+		return nil, &RequestError{Op: "GET", Key: req.Key, Status: 503, Code: "SlowDown", Kind: ErrTransient}
+	}
+	if req.Key != s.key {
+		return nil, &RequestError{Op: "GET", Key: req.Key, Status: 404, Kind: ErrNotFound}
+	}
+	if req.IfMatch != "" && req.IfMatch != s.etag {
+		return nil, &RequestError{Op: "GET", Key: req.Key, Status: 412, Kind: ErrChanged}
+	}
+	if req.IfNoneMatch != "" && req.IfNoneMatch == s.etag {
+		return nil, &RequestError{Op: "GET", Key: req.Key, Status: 304, Kind: ErrNotModified}
+	}
+	size := int64(len(s.data))
+	end := req.End
+	if end < 0 || end >= size {
+		end = size - 1
+	}
+	body := s.data[req.Start : end+1]
+	var rc io.ReadCloser = io.NopCloser(bytes.NewReader(body))
+	if s.resetCount > 0 {
+		s.resetCount--
+		rc = &faultBody{r: bytes.NewReader(body), left: s.resetAfter}
+	} else if s.stallCount > 0 {
+		s.stallCount--
+		rc = &faultBody{r: bytes.NewReader(body), left: s.stallAfter, stall: s.stall, closed: make(chan struct{})}
+	}
+	resp := &GetResponse{Info: s.info(), StatusCode: http.StatusPartialContent, RangeStart: req.Start, ContentLength: int64(len(body)), Body: &countBody{rc, &s.bodyBytes}}
+	if size == 0 {
+		resp.StatusCode = http.StatusOK
+	}
+	return resp, nil
+}
+
+type countBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c *countBody) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// faultBody delivers left bytes, then resets (stall == nil) or blocks until
+// closed or released.
+type faultBody struct {
+	r         *bytes.Reader
+	left      int64
+	stall     chan struct{}
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+func (b *faultBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		if b.stall == nil {
+			return 0, errors.New("connection reset by peer")
+		}
+		select {
+		case <-b.stall:
+		case <-b.closed:
+		}
+		return 0, errors.New("read on closed body")
+	}
+	p = p[:min(int64(len(p)), b.left)]
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+func (b *faultBody) Close() error {
+	if b.closed != nil {
+		b.closeOnce.Do(func() { close(b.closed) })
+	}
+	return nil
+}
+
+// memBlocks is an in-memory Blocks.
+type memBlocks struct {
+	mu      sync.Mutex
+	size    int64
+	bs      int64
+	blocks  map[int][]byte
+	writes  map[int]int
+	dropped bool
+	failW   bool
+}
+
+func newMemBlocks(size, bs int64) *memBlocks {
+	return &memBlocks{size: size, bs: bs, blocks: map[int][]byte{}, writes: map[int]int{}}
+}
+
+func (m *memBlocks) Has(b int) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.blocks[b]
+	return ok
+}
+
+func (m *memBlocks) ReadAt(p []byte, off int64) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := min(int64(len(p)), m.size-off)
+	for b := off / m.bs; b <= (off+n-1)/m.bs; b++ {
+		if _, ok := m.blocks[int(b)]; !ok {
+			return 0, blockcache.ErrNotCached
+		}
+	}
+	for i := int64(0); i < n; {
+		b := (off + i) / m.bs
+		c := copy(p[i:n], m.blocks[int(b)][(off+i)-b*m.bs:])
+		i += int64(c)
+	}
+	return int(n), nil
+}
+
+func (m *memBlocks) WriteBlock(b int, data []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.writes[b]++
+	if m.failW {
+		return errors.New("disk full")
+	}
+	m.blocks[b] = append([]byte(nil), data...)
+	return nil
+}
+
+func (m *memBlocks) CRC64() (uint64, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := int((m.size + m.bs - 1) / m.bs)
+	if len(m.blocks) != n {
+		return 0, false
+	}
+	h := crc64.New(crc64.MakeTable(crc64.ECMA))
+	for i := 0; i < n; i++ {
+		h.Write(m.blocks[i])
+	}
+	return h.Sum64(), true
+}
+
+func (m *memBlocks) Drop() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.blocks = map[int][]byte{}
+	m.dropped = true
+}
+
+const testBS = 64 << 10
+
+func setup(t *testing.T, size int, cfg Config) (*fakeStore, *memBlocks, *Fetcher, *Object) {
+	t.Helper()
+	st := newFakeStore(size)
+	if cfg.PartSize == 0 {
+		cfg.PartSize = 4 * testBS
+	}
+	if cfg.Parallel == 0 {
+		cfg.Parallel = 4
+	}
+	if cfg.Retries == 0 {
+		cfg.Retries = 3
+	}
+	f := New(st, cfg)
+	t.Cleanup(func() { close(st.stall); f.Close() })
+	mb := newMemBlocks(int64(size), testBS)
+	info := st.info()
+	o := &Object{ID: "v1", Key: st.key, ETag: st.etag, Size: int64(size), BlockSize: testBS, Blocks: mb, ServerCRC64: info.CRC64, HasServerCRC: true}
+	return st, mb, f, o
+}
+
+func readAll(t *testing.T, f *Fetcher, o *Object, chunk int) []byte {
+	t.Helper()
+	var ra Readahead
+	var out []byte
+	buf := make([]byte, chunk)
+	for off := int64(0); ; {
+		n, err := f.Read(context.Background(), o, &ra, buf, off)
+		if err != nil {
+			t.Fatalf("read at %d: %v", off, err)
+		}
+		if n == 0 {
+			return out
+		}
+		out = append(out, buf[:n]...)
+		off += int64(n)
+	}
+}
+
+func TestSequentialReadIsCorrectAndFetchesEachByteOnce(t *testing.T) {
+	for _, size := range []int{1, testBS - 1, testBS, testBS + 1, 10*testBS + 123, 37 * testBS} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			st, mb, f, o := setup(t, size, Config{})
+			got := readAll(t, f, o, 128<<10/3)
+			if !bytes.Equal(got, st.data) {
+				t.Fatalf("content differs")
+			}
+			f.Close() // wait for readahead parts
+			if n := st.bodyBytes.Load(); n != int64(size) {
+				t.Errorf("body bytes %d, want %d (each byte once)", n, size)
+			}
+			for b, n := range mb.writes {
+				if n != 1 {
+					t.Errorf("block %d written %d times", b, n)
+				}
+			}
+			if mb.dropped {
+				t.Errorf("whole-object CRC check dropped a correct object")
+			}
+			for _, r := range st.ranges {
+				var a, b int64
+				fmt.Sscanf(r, "%d-%d", &a, &b)
+				if b-a+1 > 4*testBS {
+					t.Errorf("part %s longer than part size", r)
+				}
+			}
+		})
+	}
+}
+
+func TestConcurrentReadersCoalesce(t *testing.T) {
+	size := 20 * testBS
+	st, _, f, o := setup(t, size, Config{})
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, size)
+			n, err := f.Read(context.Background(), o, nil, buf, 0)
+			if err != nil || n != size || !bytes.Equal(buf, st.data) {
+				t.Errorf("reader: n=%d err=%v", n, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := st.bodyBytes.Load(); n != int64(size) {
+		t.Errorf("body bytes %d, want %d: readers did not share fetches", n, size)
+	}
+}
+
+func TestRandomReadsFetchOnlyTheirBlocks(t *testing.T) {
+	size := 64 * testBS
+	st, _, f, o := setup(t, size, Config{})
+	var ra Readahead
+	r := rand.New(rand.NewPCG(3, 4))
+	touched := map[int64]bool{}
+	buf := make([]byte, 4096)
+	for i := 0; i < 20; i++ {
+		off := r.Int64N(int64(size-4096)) &^ 4095
+		if off/testBS != (off+4095)/testBS {
+			continue
+		}
+		if _, err := f.Read(context.Background(), o, &ra, buf, off); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf, st.data[off:off+4096]) {
+			t.Fatalf("wrong bytes at %d", off)
+		}
+		touched[off/testBS] = true
+	}
+	f.Close()
+	if want := int64(len(touched)) * testBS; st.bodyBytes.Load() > want {
+		t.Errorf("fetched %d bytes for %d touched blocks (%d): readahead waste", st.bodyBytes.Load(), len(touched), want)
+	}
+}
+
+func TestResetMidBodyResumesFromLastByte(t *testing.T) {
+	size := 16 * testBS
+	st, _, f, o := setup(t, size, Config{Retries: 2})
+	st.resetAfter, st.resetCount = testBS+777, 5
+	got := readAll(t, f, o, 1<<20)
+	if !bytes.Equal(got, st.data) {
+		t.Fatal("content differs after resets")
+	}
+	f.Close()
+	if n := st.bodyBytes.Load(); n != int64(size) {
+		t.Errorf("body bytes %d, want %d: a resumed part refetched bytes", n, size)
+	}
+	if f.Stats().Retries == 0 {
+		t.Error("no retry counted")
+	}
+}
+
+func TestServerErrorsRetriedThenGiveUp(t *testing.T) {
+	st, _, f, o := setup(t, 4*testBS, Config{Retries: 2})
+	st.failNext = 2
+	buf := make([]byte, 4*testBS)
+	if _, err := f.Read(context.Background(), o, nil, buf, 0); err != nil || !bytes.Equal(buf, st.data) {
+		t.Fatalf("after 2 transient failures: %v", err)
+	}
+	st2, _, f2, o2 := setup(t, 4*testBS, Config{Retries: 2})
+	st2.failNext = 100
+	_, err := f2.Read(context.Background(), o2, nil, buf, 0)
+	if !errors.Is(err, ErrTransient) {
+		t.Fatalf("err = %v, want ErrTransient after retries", err)
+	}
+	var re *RequestError
+	if !errors.As(err, &re) || re.Status != 503 {
+		t.Errorf("error lost the request details: %v", err)
+	}
+}
+
+func TestChangedObjectIsErrChanged(t *testing.T) {
+	st, _, f, o := setup(t, 4*testBS, Config{})
+	st.etag = `"E2"`
+	_, err := f.Read(context.Background(), o, nil, make([]byte, 10), 0)
+	if !errors.Is(err, ErrChanged) {
+		t.Fatalf("err = %v, want ErrChanged", err)
+	}
+	if st.gets.Load() != 1 {
+		t.Errorf("412 was retried: %d GETs", st.gets.Load())
+	}
+}
+
+func TestStalledBodyIsAbandonedAndRetried(t *testing.T) {
+	st, _, f, o := setup(t, 4*testBS, Config{ReadTimeout: 200 * time.Millisecond})
+	st.stallAfter, st.stallCount = 1000, 1
+	buf := make([]byte, 4*testBS)
+	if _, err := f.Read(context.Background(), o, nil, buf, 0); err != nil || !bytes.Equal(buf, st.data) {
+		t.Fatalf("stalled read: %v", err)
+	}
+}
+
+func TestInterruptedReaderLeavesFetchRunning(t *testing.T) {
+	st, mb, f, o := setup(t, 4*testBS, Config{ReadTimeout: 5 * time.Second})
+	st.stallAfter, st.stallCount = 10, 1
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() {
+		_, err := f.Read(ctx, o, nil, make([]byte, testBS), 0)
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	close(st.stall) // the server recovers: the shared fetch retries and completes
+	st.stall = make(chan struct{})
+	deadline := time.Now().Add(10 * time.Second)
+	for !mb.Has(0) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !mb.Has(0) {
+		t.Fatal("the fetch an interrupted reader started did not complete into the cache")
+	}
+}
+
+func TestCacheWriteFailureStillServes(t *testing.T) {
+	st, mb, f, o := setup(t, 8*testBS, Config{})
+	mb.failW = true
+	got := readAll(t, f, o, 100000)
+	if !bytes.Equal(got, st.data) {
+		t.Fatal("content differs when the cache cannot store")
+	}
+	if f.Stats().CacheWriteErrors == 0 {
+		t.Error("cache write errors not counted")
+	}
+}
+
+func TestWholeObjectCRCMismatchDropsCache(t *testing.T) {
+	st, mb, f, o := setup(t, 4*testBS, Config{})
+	o.ServerCRC64 ^= 1
+	readAll(t, f, o, 4*testBS)
+	f.Close()
+	if !mb.dropped || f.Stats().CRCMismatches != 1 {
+		t.Fatalf("mismatching CRC not acted on: dropped=%v", mb.dropped)
+	}
+	_ = st
+}
+
+func TestProbe(t *testing.T) {
+	st, _, f, _ := setup(t, 3*testBS, Config{})
+	res, err := f.Probe(context.Background(), "obj", Conditions{}, testBS)
+	if err != nil || res.NotModified || !bytes.Equal(res.First, st.data[:testBS]) || res.Info.Size != int64(3*testBS) || res.Info.ETag != st.etag {
+		t.Fatalf("cold probe: %+v %v", res.Info, err)
+	}
+	res, err = f.Probe(context.Background(), "obj", Conditions{IfNoneMatch: st.etag}, testBS)
+	if err != nil || !res.NotModified {
+		t.Fatalf("conditional probe: %+v %v", res, err)
+	}
+	if _, err := f.Probe(context.Background(), "missing", Conditions{}, testBS); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing: %v", err)
+	}
+	st0, _, f0, _ := setup(t, 0, Config{})
+	res, err = f0.Probe(context.Background(), "obj", Conditions{}, testBS)
+	if err != nil || res.Info.Size != 0 || len(res.First) != 0 {
+		t.Fatalf("empty object probe: %+v %v", res, err)
+	}
+	_ = st0
+}
+
+func TestReadaheadWindow(t *testing.T) {
+	var ra Readahead
+	const part, maxW = 8 << 20, 64 << 20
+	from, to := ra.advance(0, 128<<10, 1<<30, part, maxW)
+	if from != 128<<10 || to != 128<<10+part {
+		t.Fatalf("first read at 0: ahead [%d,%d)", from, to)
+	}
+	var issued int64 = to
+	for off := int64(128 << 10); off < 200<<20; off += 128 << 10 {
+		from, to = ra.advance(off, 128<<10, 1<<30, part, maxW)
+		if to > from {
+			if from != issued {
+				t.Fatalf("gap/overlap in readahead at %d: from %d, issued %d", off, from, issued)
+			}
+			issued = to
+		}
+		if issued-(off+128<<10) > maxW {
+			t.Fatalf("window beyond max at %d", off)
+		}
+	}
+	if issued < 200<<20+maxW/2 {
+		t.Errorf("window did not grow: issued to %d", issued)
+	}
+	var rnd Readahead
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < 1000; i++ {
+		if from, to := rnd.advance(r.Int64N(1<<30)+(1<<20), 4096, 2<<30, part, maxW); to > from {
+			t.Fatalf("random reads triggered readahead at read %d", i)
+		}
+	}
+	var nilRA *Readahead
+	if from, to := nilRA.advance(0, 10, 100, part, maxW); to > from {
+		t.Fatal("nil readahead read ahead")
+	}
+}

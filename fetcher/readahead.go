@@ -1,0 +1,59 @@
+package fetcher
+
+import "sync"
+
+// Readahead is the sequential-read detector and window of one reader (one
+// open file handle). The zero value is ready; a nil *Readahead never reads
+// ahead.
+type Readahead struct {
+	mu     sync.Mutex
+	next   int64 // offset just after the previous read
+	streak int   // consecutive reads that continued the previous one
+	window int64 // readahead window in bytes; 0 while the reader looks random
+	issued int64 // readahead has been started up to this offset (exclusive)
+}
+
+// How far a read may land from where the previous one ended and still count
+// as sequential: the kernel issues readahead reads concurrently, so they
+// arrive slightly out of order (mountpoint-s3 tolerates similar distances).
+const (
+	seqBackSlack    = 2 << 20
+	seqForwardSlack = 4 << 20
+)
+
+// advance records a read of n bytes at off and returns the byte range to
+// fetch ahead of it, if any (empty when from >= to).
+func (ra *Readahead) advance(off, n, size, partSize, maxWindow int64) (from, to int64) {
+	if ra == nil {
+		return 0, 0
+	}
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	seq := (ra.next == 0 && ra.streak == 0 && off == 0) ||
+		(ra.next > 0 && off >= ra.next-seqBackSlack && off <= ra.next+seqForwardSlack)
+	if seq {
+		ra.streak++
+	} else {
+		ra.streak, ra.window, ra.issued = 0, 0, 0
+	}
+	end := off + n
+	if end > ra.next || !seq {
+		ra.next = end
+	}
+	// Start reading ahead at the start of a file, or after two sequential reads.
+	if ra.window == 0 && seq && (off == 0 || ra.streak >= 2) {
+		ra.window = partSize
+	}
+	if ra.window == 0 {
+		return 0, 0
+	}
+	// Refill when less than half a window is left ahead of the reader.
+	if ra.issued-ra.next >= ra.window/2 {
+		return 0, 0
+	}
+	from = max(ra.issued, ra.next)
+	to = min(ra.next+ra.window, size)
+	ra.issued = to
+	ra.window = min(ra.window*2, maxWindow)
+	return from, to
+}

@@ -1,0 +1,112 @@
+package fetcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Store is the object-store call the fetcher needs: one (ranged, conditional) GET.
+// The OSS SDK sits behind it in production (OSSStore); tests use a fake.
+type Store interface {
+	Get(ctx context.Context, req GetRequest) (*GetResponse, error)
+}
+
+// GetRequest is one ranged, conditional GET of an object.
+type GetRequest struct {
+	Key string
+	// Start and End are the inclusive byte range; End < 0 means "to the end",
+	// Start == 0 && End < 0 means no Range header at all.
+	Start, End        int64
+	IfMatch           string    // ETag the object must still have (412 otherwise)
+	IfNoneMatch       string    // ETag for a 304 answer
+	IfModifiedSince   time.Time // zero: not sent
+	IfUnmodifiedSince time.Time // zero: not sent
+}
+
+// ObjectInfo is what a GET or HEAD tells about an object version.
+type ObjectInfo struct {
+	Key          string
+	Size         int64
+	ETag         string // with quotes, as OSS sends it
+	LastModified time.Time
+	CRC64        uint64 // x-oss-hash-crc64ecma of the whole object
+	HasCRC64     bool
+	StorageClass string
+	Restore      string // x-oss-restore, for Archive objects
+}
+
+// GetResponse is a successful (200/206) GET. Body must be closed.
+type GetResponse struct {
+	Info       ObjectInfo
+	StatusCode int
+	// RangeStart is the offset of the first body byte (from Content-Range),
+	// 0 for a 200 answer.
+	RangeStart    int64
+	ContentLength int64
+	RequestID     string
+	Body          io.ReadCloser
+}
+
+// Sentinel error kinds. Every error a Store returns for a service answer
+// wraps one of these (through *RequestError), so callers test with errors.Is.
+var (
+	ErrNotFound     = errors.New("no such object")
+	ErrNotModified  = errors.New("not modified")
+	ErrChanged      = errors.New("object changed while being read") // 412 on If-Match
+	ErrAccessDenied = errors.New("access denied")
+	// ErrArchived: Archive / Cold Archive object that is not restored (InvalidObjectState).
+	ErrArchived = errors.New("object is archived and not restored")
+	// ErrTransient marks failures worth retrying (5xx, 408, 429, resets,
+	// timeouts, short bodies) and, after the retries, the final I/O error.
+	ErrTransient = errors.New("transient object-store failure")
+	// ErrProtocol: the server answered something impossible (wrong range,
+	// absurd size). Treated as transient by the retry loop.
+	ErrProtocol = errors.New("unexpected answer from object store")
+	// ErrRejected: a 4xx answer that retrying cannot fix (400, 416, ...).
+	ErrRejected = errors.New("request rejected by object store")
+)
+
+// RequestError describes one failed request: which call, which key, the
+// HTTP status, the OSS error code and request id (for logs and support).
+type RequestError struct {
+	Op        string // "GET", "HEAD", "LIST"
+	Key       string
+	Status    int
+	Code      string
+	RequestID string
+	Kind      error // one of the sentinels above
+	Err       error // underlying cause, may be nil
+}
+
+func (e *RequestError) Error() string {
+	s := fmt.Sprintf("%s %q: %v", e.Op, e.Key, e.Kind)
+	if e.Status != 0 {
+		s += fmt.Sprintf(" (HTTP %d", e.Status)
+		if e.Code != "" {
+			s += " " + e.Code
+		}
+		s += ")"
+	}
+	if e.RequestID != "" {
+		s += " request-id " + e.RequestID
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *RequestError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{e.Kind}
+	}
+	return []error{e.Kind, e.Err}
+}
+
+// retryable reports whether err is worth another attempt.
+func retryable(err error) bool {
+	return errors.Is(err, ErrTransient) || errors.Is(err, ErrProtocol)
+}

@@ -1,0 +1,36 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"syscall"
+
+	"github.com/ossmount/ossmount/fetcher"
+	"github.com/ossmount/ossmount/vfs"
+)
+
+// errnoOf is the one place where errors of the core become errnos. It
+// matches sentinels with errors.Is, never strings. Anything unrecognised,
+// including every cache disk error, is EIO.
+func errnoOf(err error) syscall.Errno {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return syscall.EINTR
+	case errors.Is(err, vfs.ErrStale), errors.Is(err, fetcher.ErrChanged):
+		return syscall.ESTALE
+	case errors.Is(err, fetcher.ErrNotFound):
+		return syscall.ENOENT
+	case errors.Is(err, fetcher.ErrAccessDenied), errors.Is(err, fetcher.ErrArchived):
+		return syscall.EACCES
+	case errors.Is(err, vfs.ErrReadOnly):
+		return syscall.EROFS
+	case errors.Is(err, vfs.ErrNotDir):
+		return syscall.ENOTDIR
+	case errors.Is(err, vfs.ErrIsDir):
+		return syscall.EISDIR
+	default:
+		return syscall.EIO
+	}
+}

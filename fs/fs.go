@@ -1,0 +1,343 @@
+// Package fs is the FUSE adapter of ossmount, on go-fuse's fs API. It only
+// translates: each node method converts its arguments, calls the core
+// (package vfs) and maps the error with errnoOf. Caching policy, revalidation
+// and fetching all live in the core.
+package fs
+
+import (
+	"context"
+	"path"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/ossmount/ossmount/vfs"
+)
+
+// Options are the presentation settings of the mount.
+type Options struct {
+	UID, GID          uint32
+	FileMode, DirMode uint32 // permission bits
+	AttrTTL           time.Duration
+	NegativeTTL       time.Duration
+	FsName            string // shown in mount tables: "bucket:/prefix"
+	AllowOther        bool
+	AllowRoot         bool
+	DefaultPerms      bool
+	Debug             bool
+}
+
+type mount struct {
+	v    *vfs.FS
+	opts Options
+}
+
+// Mount mounts v at mountpoint, read-only, and returns once the kernel
+// serves it.
+func Mount(mountpoint string, v *vfs.FS, opts Options) (*fuse.Server, error) {
+	m := &mount{v: v, opts: opts}
+	root := &dirNode{m: m, path: ""}
+	mo := []string{"ro"}
+	if opts.DefaultPerms {
+		mo = append(mo, "default_permissions")
+	}
+	if opts.AllowRoot {
+		mo = append(mo, "allow_root")
+	}
+	attr, neg := opts.AttrTTL, opts.NegativeTTL
+	server, err := gofs.Mount(mountpoint, root, &gofs.Options{
+		MountOptions: fuse.MountOptions{
+			FsName:       opts.FsName,
+			Name:         "ossmount",
+			Options:      mo,
+			AllowOther:   opts.AllowOther,
+			DirectMount:  true,
+			MaxWrite:     1 << 20, // also max_read: 1 MiB FUSE reads
+			MaxReadAhead: 1 << 20,
+			Debug:        opts.Debug,
+		},
+		EntryTimeout:    &attr,
+		AttrTimeout:     &attr,
+		NegativeTimeout: &neg,
+		UID:             opts.UID,
+		GID:             opts.GID,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return server, nil
+}
+
+func (m *mount) fileAttr(e vfs.Entry, ino uint64, out *fuse.Attr) {
+	out.Ino = ino
+	out.Mode = syscall.S_IFREG | m.opts.FileMode
+	out.Size = uint64(e.Size)
+	out.Blocks = (uint64(e.Size) + 511) / 512
+	out.Blksize = 1 << 20
+	out.Nlink = 1
+	out.Uid, out.Gid = m.opts.UID, m.opts.GID
+	t := e.LastModified
+	out.SetTimes(&t, &t, &t)
+}
+
+func (m *mount) dirAttr(ino uint64, out *fuse.Attr) {
+	out.Ino = ino
+	out.Mode = syscall.S_IFDIR | m.opts.DirMode
+	out.Nlink = 1 // unknown subdirectory count: tells find(1) not to optimise
+	out.Blksize = 4096
+	out.Uid, out.Gid = m.opts.UID, m.opts.GID
+	t := m.v.MountTime()
+	out.SetTimes(&t, &t, &t)
+}
+
+// dirNode is a directory: the root or a common prefix.
+type dirNode struct {
+	gofs.Inode
+	m    *mount
+	path string // "" for the root
+}
+
+var (
+	_ gofs.NodeLookuper  = (*dirNode)(nil)
+	_ gofs.NodeReaddirer = (*dirNode)(nil)
+	_ gofs.NodeGetattrer = (*dirNode)(nil)
+	_ gofs.NodeStatfser  = (*dirNode)(nil)
+	_ gofs.NodeCreater   = (*dirNode)(nil)
+	_ gofs.NodeMkdirer   = (*dirNode)(nil)
+	_ gofs.NodeUnlinker  = (*dirNode)(nil)
+	_ gofs.NodeRmdirer   = (*dirNode)(nil)
+	_ gofs.NodeRenamer   = (*dirNode)(nil)
+)
+
+func (d *dirNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	d.m.dirAttr(d.m.v.Ino(d.path, true), &out.Attr)
+	out.SetTimeout(d.m.opts.AttrTTL)
+	return 0
+}
+
+func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	e, err := d.m.v.Lookup(ctx, d.path, name)
+	if err != nil {
+		return nil, errnoOf(err)
+	}
+	p := path.Join(d.path, name)
+	var child *gofs.Inode
+	if e.IsDir {
+		ino := d.m.v.Ino(p, true)
+		child = d.NewInode(ctx, &dirNode{m: d.m, path: p}, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: ino})
+		d.m.dirAttr(ino, &out.Attr)
+	} else {
+		ino := d.m.v.Ino(p, false)
+		child = d.NewInode(ctx, &fileNode{m: d.m, path: p, dir: d.path, entry: e, at: time.Now()}, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: ino})
+		// go-fuse keeps the first node it made for this inode number.
+		if f, ok := child.Operations().(*fileNode); ok {
+			f.setEntry(e)
+		}
+		d.m.fileAttr(e, ino, &out.Attr)
+	}
+	out.SetEntryTimeout(d.m.opts.AttrTTL)
+	out.SetAttrTimeout(d.m.opts.AttrTTL)
+	return child, 0
+}
+
+func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	entries, err := d.m.v.ReadDir(ctx, d.path)
+	if err != nil {
+		return nil, errnoOf(err)
+	}
+	list := make([]fuse.DirEntry, 0, len(entries))
+	for _, e := range entries {
+		mode := uint32(syscall.S_IFREG)
+		if e.IsDir {
+			mode = syscall.S_IFDIR
+		}
+		list = append(list, fuse.DirEntry{Name: e.Name, Mode: mode, Ino: d.m.v.Ino(path.Join(d.path, e.Name), e.IsDir)})
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
+	return gofs.NewListDirStream(list), 0
+}
+
+func (d *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	// An object store has no capacity: report a large, empty filesystem.
+	const blocks = 1 << 40 / 4096
+	out.Bsize, out.Frsize = 4096, 4096
+	out.Blocks, out.Bfree, out.Bavail = blocks, blocks, blocks
+	out.Files, out.Ffree = 1<<32, 1<<32
+	out.NameLen = 255
+	return 0
+}
+
+// Every change is refused: the mount is read-only (the kernel already
+// refuses most of them because of the "ro" mount option).
+
+func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	return nil, nil, 0, syscall.EROFS
+}
+func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return nil, syscall.EROFS
+}
+func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno { return syscall.EROFS }
+func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno  { return syscall.EROFS }
+func (d *dirNode) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	return syscall.EROFS
+}
+
+// fileNode is an object.
+type fileNode struct {
+	gofs.Inode
+	m    *mount
+	path string
+	dir  string
+
+	mu    sync.Mutex // guards entry, at
+	entry vfs.Entry  // last known metadata, as the kernel was told it
+	at    time.Time  // when entry was learnt
+}
+
+var (
+	_ gofs.NodeGetattrer   = (*fileNode)(nil)
+	_ gofs.NodeSetattrer   = (*fileNode)(nil)
+	_ gofs.NodeOpener      = (*fileNode)(nil)
+	_ gofs.NodeGetxattrer  = (*fileNode)(nil)
+	_ gofs.NodeListxattrer = (*fileNode)(nil)
+)
+
+func (f *fileNode) setEntry(e vfs.Entry) {
+	f.mu.Lock()
+	f.entry, f.at = e, time.Now()
+	f.mu.Unlock()
+}
+
+func (f *fileNode) current(ctx context.Context) (vfs.Entry, error) {
+	f.mu.Lock()
+	e, at := f.entry, f.at
+	f.mu.Unlock()
+	if time.Since(at) < f.m.opts.AttrTTL {
+		return e, nil
+	}
+	e, err := f.m.v.Lookup(ctx, f.dir, path.Base(f.path))
+	if err != nil {
+		return vfs.Entry{}, err
+	}
+	f.setEntry(e)
+	return e, nil
+}
+
+func (f *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	e, err := f.current(ctx)
+	if err != nil {
+		return errnoOf(err)
+	}
+	f.m.fileAttr(e, f.m.v.Ino(f.path, false), &out.Attr)
+	out.SetTimeout(f.m.opts.AttrTTL)
+	return 0
+}
+
+func (f *fileNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	return syscall.EROFS
+}
+
+func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
+		return nil, 0, syscall.EROFS
+	}
+	h, res, err := f.m.v.Open(ctx, f.path)
+	if err != nil {
+		return nil, 0, errnoOf(err)
+	}
+	f.mu.Lock()
+	old := f.entry
+	f.entry, f.at = res.Entry, time.Now()
+	f.mu.Unlock()
+	if old.Size != res.Entry.Size || !old.LastModified.Equal(res.Entry.LastModified) {
+		// The kernel still has the old size: drop its cached attributes
+		// (offset -1: attributes only, no page walk, safe inside a request).
+		f.NotifyContent(-1, 0)
+	}
+	var fl uint32
+	if res.KeepCache {
+		fl |= fuse.FOPEN_KEEP_CACHE
+	}
+	return &handle{h: h}, fl, 0
+}
+
+func (f *fileNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	x, errno := f.xattrs(ctx)
+	if errno != 0 {
+		return 0, errno
+	}
+	v, ok := x[attr]
+	if !ok {
+		return 0, syscall.ENODATA
+	}
+	if len(dest) == 0 {
+		return uint32(len(v)), 0
+	}
+	if len(dest) < len(v) {
+		return uint32(len(v)), syscall.ERANGE
+	}
+	return uint32(copy(dest, v)), 0
+}
+
+func (f *fileNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	x, errno := f.xattrs(ctx)
+	if errno != 0 {
+		return 0, errno
+	}
+	names := make([]string, 0, len(x))
+	for k := range x {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var buf []byte
+	for _, n := range names {
+		buf = append(buf, n...)
+		buf = append(buf, 0)
+	}
+	if len(dest) == 0 {
+		return uint32(len(buf)), 0
+	}
+	if len(dest) < len(buf) {
+		return uint32(len(buf)), syscall.ERANGE
+	}
+	return uint32(copy(dest, buf)), 0
+}
+
+func (f *fileNode) xattrs(ctx context.Context) (map[string]string, syscall.Errno) {
+	e, err := f.current(ctx)
+	if err != nil {
+		return nil, errnoOf(err)
+	}
+	x, err := f.m.v.Xattrs(ctx, f.path, e)
+	if err != nil {
+		return nil, errnoOf(err)
+	}
+	return x, 0
+}
+
+// handle is an open file.
+type handle struct {
+	h *vfs.Handle
+}
+
+var (
+	_ gofs.FileReader   = (*handle)(nil)
+	_ gofs.FileReleaser = (*handle)(nil)
+)
+
+func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	n, err := h.h.Read(ctx, dest, off)
+	if err != nil {
+		return nil, errnoOf(err)
+	}
+	return fuse.ReadResultData(dest[:n]), 0
+}
+
+func (h *handle) Release(ctx context.Context) syscall.Errno {
+	h.h.Release()
+	return 0
+}

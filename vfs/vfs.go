@@ -1,0 +1,501 @@
+// Package vfs is ossmount's FUSE-free core: the namespace of a bucket (or a
+// prefix of it) as directories and files, and open files whose reads go
+// through the fetcher into the block cache. The FUSE adapter (package fs)
+// only translates calls into this package and maps its errors to errnos.
+//
+// # Namespace
+//
+// A directory is a delimited ListObjectsV2 of its prefix: objects become
+// files and common prefixes directories; a "dir/" marker object makes "dir"
+// a directory. A key that is both a file and a prefix shows as the
+// directory. Keys that cannot be a path (an empty, "." or ".." component, a
+// component over 255 bytes) are hidden and logged once. Listings and
+// lookups are cached for MetadataTTL (misses for NegativeTTL); a lookup in a
+// directory whose listing is fresh is answered from it, so `ls -l` sends no
+// HEAD per file. A lookup otherwise sends a HEAD of the key and a one-key
+// listing of "key/" concurrently (one round trip).
+//
+// Inode numbers are assigned per (path, kind) and never reused for the life
+// of the mount, so they are stable per path and a path that turns from file
+// into directory gets a new number.
+//
+// # Open and revalidation
+//
+// Every open sends one request: a ranged GET of the first block, carrying
+// If-None-Match with the cached version's ETag (If-Modified-Since with
+// revalidate=mtime) when any version of the key is cached. 304 keeps the
+// cached blocks and lets the kernel keep its page cache; any other answer
+// names the current version (its blocks replace the old version's) and
+// already carries block 0. So the cache only serves blocks of a version that
+// passed revalidation since the mount started. A handle is bound to the
+// version it opened: its part GETs carry If-Match, and once the object
+// changes under it, its uncached reads fail with ErrStale.
+package vfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ossmount/ossmount/blockcache"
+	"github.com/ossmount/ossmount/checkpoint"
+	"github.com/ossmount/ossmount/fetcher"
+)
+
+// Lister is what the namespace needs from the object store.
+type Lister interface {
+	List(ctx context.Context, prefix, token string, maxKeys int) (fetcher.ListPage, error)
+	Head(ctx context.Context, key string) (fetcher.ObjectInfo, error)
+}
+
+// Errors of the core, besides the fetcher's (fetcher.ErrNotFound, ...).
+var (
+	ErrStale    = errors.New("object changed since the file was opened")
+	ErrNotDir   = errors.New("not a directory")
+	ErrIsDir    = errors.New("is a directory")
+	ErrReadOnly = errors.New("read-only file system")
+)
+
+// Options configure an FS.
+type Options struct {
+	Bucket      string
+	Prefix      string // "" or "dir/sub/"
+	BlockSize   int64
+	Revalidate  string // "etag" (default) or "mtime"
+	MetadataTTL time.Duration
+	NegativeTTL time.Duration
+	Logger      *slog.Logger
+}
+
+// Entry is one name in a directory.
+type Entry struct {
+	Name         string
+	IsDir        bool
+	Size         int64
+	ETag         string
+	LastModified time.Time
+	StorageClass string
+}
+
+// FS is a mounted bucket prefix.
+type FS struct {
+	opts    Options
+	lister  Lister
+	fetch   *fetcher.Fetcher
+	cache   *blockcache.Cache
+	log     *slog.Logger
+	mounted time.Time
+
+	// mu guards the maps below. Never held across a request or disk I/O.
+	mu      sync.Mutex
+	dirs    map[string]*listing   // dir path ("" = root) → its listing
+	lookups map[string]lookupHit  // file path → last lookup answer
+	inos    map[inoKey]uint64     // (path, isDir) → inode number, never reused
+	nextIno uint64                //
+	objects map[string]*openObject // version ID → shared object state of open handles
+	hidden  map[string]bool       // keys already logged as hidden (bounded)
+}
+
+type inoKey struct {
+	path  string
+	isDir bool
+}
+
+type listing struct {
+	at      time.Time
+	entries []Entry // sorted by name
+	byName  map[string]int
+}
+
+type lookupHit struct {
+	at    time.Time
+	entry Entry
+	found bool
+}
+
+type openObject struct {
+	obj  *fetcher.Object
+	refs int
+}
+
+// New returns the core over lister (namespace), fetch (reads) and cache.
+func New(opts Options, lister Lister, fetch *fetcher.Fetcher, cache *blockcache.Cache) *FS {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.BlockSize <= 0 {
+		opts.BlockSize = 1 << 20
+	}
+	return &FS{
+		opts: opts, lister: lister, fetch: fetch, cache: cache, log: opts.Logger,
+		mounted: time.Now(),
+		dirs:    make(map[string]*listing),
+		lookups: make(map[string]lookupHit),
+		inos:    map[inoKey]uint64{{"", true}: 1},
+		nextIno: 2,
+		objects: make(map[string]*openObject),
+		hidden:  make(map[string]bool),
+	}
+}
+
+// MountTime is used as the times of directories (which OSS does not have).
+func (v *FS) MountTime() time.Time { return v.mounted }
+
+// Ino returns the inode number of path (a file or a directory).
+func (v *FS) Ino(p string, isDir bool) uint64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	k := inoKey{p, isDir}
+	if ino, ok := v.inos[k]; ok {
+		return ino
+	}
+	ino := v.nextIno
+	v.nextIno++
+	v.inos[k] = ino
+	return ino
+}
+
+func (v *FS) key(p string) string { return v.opts.Prefix + p }
+
+func (v *FS) dirPrefix(dir string) string {
+	if dir == "" {
+		return v.opts.Prefix
+	}
+	return v.opts.Prefix + dir + "/"
+}
+
+// validName reports whether a key component can be a file name.
+func validName(name string) bool {
+	return name != "" && name != "." && name != ".." && len(name) <= 255 && !strings.ContainsRune(name, 0)
+}
+
+func (v *FS) hide(key, why string) {
+	v.mu.Lock()
+	seen := v.hidden[key]
+	if !seen && len(v.hidden) < 100000 {
+		v.hidden[key] = true
+	}
+	v.mu.Unlock()
+	if !seen {
+		v.log.Warn("key hidden: cannot be a path", "key", key, "reason", why)
+	}
+}
+
+// ReadDir lists directory dir ("" is the root).
+func (v *FS) ReadDir(ctx context.Context, dir string) ([]Entry, error) {
+	l, err := v.list(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	return l.entries, nil
+}
+
+func (v *FS) list(ctx context.Context, dir string) (*listing, error) {
+	v.mu.Lock()
+	l := v.dirs[dir]
+	v.mu.Unlock()
+	if l != nil && time.Since(l.at) < v.opts.MetadataTTL {
+		return l, nil
+	}
+	prefix := v.dirPrefix(dir)
+	byName := make(map[string]int)
+	var entries []Entry
+	add := func(e Entry) {
+		if i, ok := byName[e.Name]; ok {
+			if e.IsDir && !entries[i].IsDir {
+				entries[i] = e // a key that is also a prefix shows as the directory
+			}
+			return
+		}
+		byName[e.Name] = len(entries)
+		entries = append(entries, e)
+	}
+	token := ""
+	for {
+		page, err := v.lister.List(ctx, prefix, token, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range page.Objects {
+			name, ok := strings.CutPrefix(o.Key, prefix)
+			if !ok || name == "" {
+				continue // the directory's own marker object
+			}
+			if strings.Contains(name, "/") || !validName(name) {
+				v.hide(o.Key, "invalid file name")
+				continue
+			}
+			add(Entry{Name: name, Size: o.Size, ETag: o.ETag, LastModified: o.LastModified, StorageClass: o.StorageClass})
+		}
+		for _, p := range page.Prefixes {
+			name, ok := strings.CutPrefix(p, prefix)
+			name = strings.TrimSuffix(name, "/")
+			if !ok || !validName(name) || strings.Contains(name, "/") {
+				v.hide(p, "invalid directory name")
+				continue
+			}
+			add(Entry{Name: name, IsDir: true})
+		}
+		if page.NextToken == "" {
+			break
+		}
+		token = page.NextToken
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
+	for i, e := range entries {
+		byName[e.Name] = i
+	}
+	l = &listing{at: time.Now(), entries: entries, byName: byName}
+	v.mu.Lock()
+	v.dirs[dir] = l
+	v.mu.Unlock()
+	return l, nil
+}
+
+// Lookup finds name in directory dir.
+func (v *FS) Lookup(ctx context.Context, dir, name string) (Entry, error) {
+	if !validName(name) {
+		return Entry{}, fetcher.ErrNotFound
+	}
+	p := path.Join(dir, name)
+	now := time.Now()
+	v.mu.Lock()
+	l := v.dirs[dir]
+	hit, hasHit := v.lookups[p]
+	v.mu.Unlock()
+	if l != nil && now.Sub(l.at) < v.opts.MetadataTTL {
+		if i, ok := l.byName[name]; ok {
+			return l.entries[i], nil
+		}
+		return Entry{}, fetcher.ErrNotFound
+	}
+	if hasHit {
+		ttl := v.opts.MetadataTTL
+		if !hit.found {
+			ttl = v.opts.NegativeTTL
+		}
+		if now.Sub(hit.at) < ttl {
+			if !hit.found {
+				return Entry{}, fetcher.ErrNotFound
+			}
+			return hit.entry, nil
+		}
+	}
+	e, err := v.lookupRemote(ctx, p, name)
+	if err != nil && !errors.Is(err, fetcher.ErrNotFound) {
+		return Entry{}, err
+	}
+	v.mu.Lock()
+	v.lookups[p] = lookupHit{at: time.Now(), entry: e, found: err == nil}
+	v.mu.Unlock()
+	return e, err
+}
+
+// lookupRemote asks the store whether p is a directory (any key under
+// "p/") or a file (HEAD p), both at once.
+func (v *FS) lookupRemote(ctx context.Context, p, name string) (Entry, error) {
+	key := v.key(p)
+	var (
+		info           fetcher.ObjectInfo
+		headErr        error
+		isDir          bool
+		listErr        error
+		g, gctx        = errgroup.WithContext(ctx)
+	)
+	g.Go(func() error {
+		info, headErr = v.lister.Head(gctx, key)
+		return nil
+	})
+	g.Go(func() error {
+		page, err := v.lister.List(gctx, key+"/", "", 1)
+		listErr = err
+		isDir = err == nil && (len(page.Objects) > 0 || len(page.Prefixes) > 0)
+		return nil
+	})
+	_ = g.Wait()
+	if isDir {
+		return Entry{Name: name, IsDir: true}, nil
+	}
+	if headErr == nil {
+		return Entry{Name: name, Size: info.Size, ETag: info.ETag, LastModified: info.LastModified, StorageClass: info.StorageClass}, nil
+	}
+	if !errors.Is(headErr, fetcher.ErrNotFound) {
+		return Entry{}, headErr
+	}
+	if listErr != nil {
+		return Entry{}, listErr
+	}
+	return Entry{}, fetcher.ErrNotFound
+}
+
+// forget drops cached metadata of file p and its directory.
+func (v *FS) forget(p string) {
+	v.mu.Lock()
+	delete(v.lookups, p)
+	delete(v.dirs, dirOf(p))
+	v.mu.Unlock()
+}
+
+// remember records what an open learnt about file p.
+func (v *FS) remember(p string, e Entry) {
+	v.mu.Lock()
+	v.lookups[p] = lookupHit{at: time.Now(), entry: e, found: true}
+	if l := v.dirs[dirOf(p)]; l != nil {
+		if i, ok := l.byName[e.Name]; ok && !l.entries[i].IsDir && l.entries[i] != e {
+			delete(v.dirs, dirOf(p)) // stale listing: list again next time
+		}
+	}
+	v.mu.Unlock()
+}
+
+func dirOf(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[:i]
+	}
+	return ""
+}
+
+// OpenResult tells the adapter how to open the file in the kernel.
+type OpenResult struct {
+	// KeepCache: the version is the one the kernel may have pages of, so its
+	// page cache stays valid.
+	KeepCache bool
+	// Entry is the file as the open found it (its size may differ from the
+	// one the kernel knows).
+	Entry Entry
+}
+
+// Handle is an open file, bound to one object version.
+type Handle struct {
+	v      *FS
+	path   string
+	object *fetcher.Object
+	ra     fetcher.Readahead
+	stale  atomic.Bool
+	closed atomic.Bool
+}
+
+// Open revalidates file p against the store and returns a handle on its
+// current version.
+func (v *FS) Open(ctx context.Context, p string) (*Handle, OpenResult, error) {
+	key := v.key(p)
+	cached, haveCached := v.cache.Cached(v.opts.Bucket, key)
+	if haveCached && cached.BlockSize != v.opts.BlockSize {
+		haveCached = false
+	}
+	var cond fetcher.Conditions
+	if haveCached {
+		if v.opts.Revalidate == "mtime" || cached.ETag == "" {
+			cond.IfModifiedSince = cached.LastModified
+		} else {
+			cond.IfNoneMatch = cached.ETag
+		}
+	}
+	res, err := v.fetch.Probe(ctx, key, cond, v.opts.BlockSize)
+	if err != nil {
+		switch {
+		case errors.Is(err, fetcher.ErrNotFound):
+			v.forget(p)
+			v.cache.DropKey(v.opts.Bucket, key)
+		case errors.Is(err, fetcher.ErrArchived):
+			v.log.Warn("object is in Archive/Cold Archive storage and not restored: restore it (RestoreObject, e.g. `ossutil restore`) before reading", "key", key)
+		}
+		return nil, OpenResult{}, err
+	}
+	var ver checkpoint.Version
+	result := OpenResult{}
+	if res.NotModified {
+		ver = cached
+		result.KeepCache = true
+	} else {
+		info := res.Info
+		ver = checkpoint.Version{Bucket: v.opts.Bucket, Key: key, ETag: info.ETag, Size: info.Size,
+			LastModified: info.LastModified.Truncate(time.Second), BlockSize: v.opts.BlockSize}
+		result.KeepCache = haveCached && cached == ver
+	}
+	blocks, err := v.cache.Object(ver)
+	if err != nil {
+		return nil, OpenResult{}, fmt.Errorf("cache: %w", err)
+	}
+	if !res.NotModified {
+		v.cache.DropOthers(ver)
+		if ver.Size > 0 && !blocks.Has(0) && int64(len(res.First)) == min(ver.Size, ver.BlockSize) {
+			if err := blocks.WriteBlock(0, res.First); err != nil {
+				v.log.Debug("cache write of first block failed", "key", key, "err", err)
+			}
+		}
+	}
+	result.Entry = Entry{Name: path.Base(p), Size: ver.Size, ETag: ver.ETag, LastModified: ver.LastModified, StorageClass: res.Info.StorageClass}
+	if res.NotModified {
+		if hit, ok := v.cachedEntry(p); ok {
+			result.Entry.StorageClass = hit.StorageClass
+		}
+	}
+	v.remember(p, result.Entry)
+
+	v.mu.Lock()
+	oo := v.objects[ver.ID()]
+	if oo == nil {
+		oo = &openObject{obj: &fetcher.Object{ID: ver.ID(), Key: key, ETag: ver.ETag, Size: ver.Size,
+			BlockSize: ver.BlockSize, Blocks: blocks}}
+		if !res.NotModified && res.Info.HasCRC64 {
+			oo.obj.ServerCRC64, oo.obj.HasServerCRC = res.Info.CRC64, true
+		}
+		v.objects[ver.ID()] = oo
+	}
+	oo.refs++
+	v.mu.Unlock()
+	return &Handle{v: v, path: p, object: oo.obj}, result, nil
+}
+
+func (v *FS) cachedEntry(p string) (Entry, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	hit, ok := v.lookups[p]
+	return hit.entry, ok && hit.found
+}
+
+// Read reads from the handle's version at off.
+func (h *Handle) Read(ctx context.Context, p []byte, off int64) (int, error) {
+	if h.stale.Load() {
+		// Blocks of this version still in the cache are consistent with
+		// what the handle already returned; anything else is gone.
+		if n, err := h.object.Blocks.ReadAt(p[:min(int64(len(p)), max(h.object.Size-off, 0))], off); err == nil {
+			return n, nil
+		}
+		return 0, ErrStale
+	}
+	n, err := h.v.fetch.Read(ctx, h.object, &h.ra, p, off)
+	if err != nil && (errors.Is(err, fetcher.ErrChanged) || errors.Is(err, fetcher.ErrNotFound)) {
+		h.stale.Store(true)
+		h.v.forget(h.path)
+		return 0, fmt.Errorf("%w: %w", ErrStale, err)
+	}
+	return n, err
+}
+
+// Size is the size of the handle's version.
+func (h *Handle) Size() int64 { return h.object.Size }
+
+// Release closes the handle.
+func (h *Handle) Release() {
+	if h.closed.Swap(true) {
+		return
+	}
+	h.v.mu.Lock()
+	defer h.v.mu.Unlock()
+	if oo := h.v.objects[h.object.ID]; oo != nil {
+		if oo.refs--; oo.refs <= 0 {
+			delete(h.v.objects, h.object.ID)
+		}
+	}
+}
