@@ -189,11 +189,14 @@ func (f *Fetcher) Read(ctx context.Context, o *Object, ra *Readahead, p []byte, 
 	}
 	p = p[:min(int64(len(p)), o.Size-off)]
 	aheadFrom, aheadTo := ra.advance(off, int64(len(p)), o.Size, f.cfg.PartSize, f.cfg.MaxReadahead)
-	if aheadTo > aheadFrom {
-		f.start(o, int(aheadFrom/o.BlockSize), int((aheadTo-1)/o.BlockSize), false)
+	readAhead := func() {
+		if aheadTo > aheadFrom {
+			f.start(o, int(aheadFrom/o.BlockSize), int((aheadTo-1)/o.BlockSize), false)
+		}
 	}
 	n, err := o.Blocks.ReadAt(p, off)
 	if err == nil {
+		readAhead()
 		return n, nil
 	}
 	if !errors.Is(err, blockcache.ErrNotCached) {
@@ -201,7 +204,9 @@ func (f *Fetcher) Read(ctx context.Context, o *Object, ra *Readahead, p []byte, 
 		f.log.Warn("cache read failed, fetching instead", "key", o.Key, "err", err)
 	}
 	first, last := int(off/o.BlockSize), int((off+int64(len(p))-1)/o.BlockSize)
+	// Demand parts queue for the semaphore before this read's readahead.
 	waits := f.start(o, first, last, true)
+	readAhead()
 	for b := first; b <= last; b++ {
 		bOff, bLen := o.blockSpan(b)
 		lo, hi := max(off, bOff), min(off+int64(len(p)), bOff+bLen)
