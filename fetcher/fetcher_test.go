@@ -394,8 +394,10 @@ func TestInterruptedReaderLeavesFetchRunning(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
-	close(st.stall) // the server recovers: the shared fetch retries and completes
+	st.mu.Lock() // the server recovers: the shared fetch retries and completes
+	close(st.stall)
 	st.stall = make(chan struct{})
+	st.mu.Unlock()
 	deadline := time.Now().Add(10 * time.Second)
 	for !mb.Has(0) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)

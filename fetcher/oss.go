@@ -320,4 +320,3 @@ func classify(op, key string, err error) error {
 	// Connection refused/reset, timeouts, TLS, short reads: transient.
 	return &RequestError{Op: op, Key: key, Kind: ErrTransient, Err: err}
 }
-

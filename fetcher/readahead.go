@@ -13,14 +13,6 @@ type Readahead struct {
 	issued int64 // readahead has been started up to this offset (exclusive)
 }
 
-// How far a read may land from where the previous one ended and still count
-// as sequential: the kernel issues readahead reads concurrently, so they
-// arrive slightly out of order (mountpoint-s3 tolerates similar distances).
-const (
-	seqBackSlack    = 2 << 20
-	seqForwardSlack = 4 << 20
-)
-
 // advance records a read of n bytes at off and returns the byte range to
 // fetch ahead of it, if any (empty when from >= to).
 func (ra *Readahead) advance(off, n, size, partSize, maxWindow int64) (from, to int64) {
@@ -29,8 +21,13 @@ func (ra *Readahead) advance(off, n, size, partSize, maxWindow int64) (from, to 
 	}
 	ra.mu.Lock()
 	defer ra.mu.Unlock()
+	// How far a read may land from where the previous one ended and still
+	// count as sequential: the kernel issues readahead reads concurrently, so
+	// they arrive slightly out of order (mountpoint-s3 tolerates similar
+	// distances). Half a part forward, a quarter back.
+	back, forward := partSize/4, partSize/2
 	seq := (ra.next == 0 && ra.streak == 0 && off == 0) ||
-		(ra.next > 0 && off >= ra.next-seqBackSlack && off <= ra.next+seqForwardSlack)
+		(ra.next > 0 && off >= ra.next-back && off <= ra.next+forward)
 	if seq {
 		ra.streak++
 	} else {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"path"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -266,6 +267,10 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 }
 
 func (f *fileNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	if !strings.HasPrefix(attr, "user.oss") {
+		// ACLs, security labels...: none, and no request to say so (ls -l asks per file).
+		return 0, syscall.ENODATA
+	}
 	x, errno := f.xattrs(ctx)
 	if errno != 0 {
 		return 0, errno

@@ -112,7 +112,10 @@ func (e *env) mount(opts ...string) {
 	go func() { _ = cmd.Wait(); close(e.exited) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if isMounted(e.mnt) {
+		// Mounted and alive (a dead mount a killed daemon left answers ENOTCONN;
+		// mount ids are reused, so they cannot tell the two apart).
+		var sfs syscall.Statfs_t // statfs reaches the daemon; stat may be answered from the kernel's cache
+		if isMounted(e.mnt) && syscall.Statfs(e.mnt, &sfs) == nil {
 			return
 		}
 		select {
@@ -151,18 +154,22 @@ func (e *env) kill9() {
 	e.cmd = nil
 }
 
-func isMounted(mp string) bool {
+func isMounted(mp string) bool { return mountID(mp) != "" }
+
+// mountID is the id of the topmost mount at mp, "" if none.
+func mountID(mp string) string {
 	data, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
-		return false
+		return ""
 	}
+	id := ""
 	for _, line := range strings.Split(string(data), "\n") {
 		f := strings.Fields(line)
 		if len(f) > 4 && f[4] == mp {
-			return true
+			id = f[0]
 		}
 	}
-	return false
+	return id
 }
 
 func (e *env) path(rel string) string { return filepath.Join(e.mnt, rel) }

@@ -45,6 +45,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/ossmount/ossmount/blockcache"
 	"github.com/ossmount/ossmount/checkpoint"
@@ -97,12 +98,14 @@ type FS struct {
 
 	// mu guards the maps below. Never held across a request or disk I/O.
 	mu      sync.Mutex
-	dirs    map[string]*listing   // dir path ("" = root) → its listing
-	lookups map[string]lookupHit  // file path → last lookup answer
-	inos    map[inoKey]uint64     // (path, isDir) → inode number, never reused
-	nextIno uint64                //
+	dirs    map[string]*listing    // dir path ("" = root) → its listing
+	lookups map[string]lookupHit   // file path → last lookup answer
+	inos    map[inoKey]uint64      // (path, isDir) → inode number, never reused
+	nextIno uint64                 //
 	objects map[string]*openObject // version ID → shared object state of open handles
-	hidden  map[string]bool       // keys already logged as hidden (bounded)
+	hidden  map[string]bool        // keys already logged as hidden (bounded)
+
+	openFlight singleflight.Group // revalidations in flight, by key and conditions
 }
 
 type inoKey struct {
@@ -305,11 +308,11 @@ func (v *FS) Lookup(ctx context.Context, dir, name string) (Entry, error) {
 func (v *FS) lookupRemote(ctx context.Context, p, name string) (Entry, error) {
 	key := v.key(p)
 	var (
-		info           fetcher.ObjectInfo
-		headErr        error
-		isDir          bool
-		listErr        error
-		g, gctx        = errgroup.WithContext(ctx)
+		info    fetcher.ObjectInfo
+		headErr error
+		isDir   bool
+		listErr error
+		g, gctx = errgroup.WithContext(ctx)
 	)
 	g.Go(func() error {
 		info, headErr = v.lister.Head(gctx, key)
@@ -400,7 +403,7 @@ func (v *FS) Open(ctx context.Context, p string) (*Handle, OpenResult, error) {
 			cond.IfNoneMatch = cached.ETag
 		}
 	}
-	res, err := v.fetch.Probe(ctx, key, cond, v.opts.BlockSize)
+	res, ver, blocks, err := v.revalidate(ctx, key, cond, cached)
 	if err != nil {
 		switch {
 		case errors.Is(err, fetcher.ErrNotFound):
@@ -411,29 +414,7 @@ func (v *FS) Open(ctx context.Context, p string) (*Handle, OpenResult, error) {
 		}
 		return nil, OpenResult{}, err
 	}
-	var ver checkpoint.Version
-	result := OpenResult{}
-	if res.NotModified {
-		ver = cached
-		result.KeepCache = true
-	} else {
-		info := res.Info
-		ver = checkpoint.Version{Bucket: v.opts.Bucket, Key: key, ETag: info.ETag, Size: info.Size,
-			LastModified: info.LastModified.Truncate(time.Second), BlockSize: v.opts.BlockSize}
-		result.KeepCache = haveCached && cached == ver
-	}
-	blocks, err := v.cache.Object(ver)
-	if err != nil {
-		return nil, OpenResult{}, fmt.Errorf("cache: %w", err)
-	}
-	if !res.NotModified {
-		v.cache.DropOthers(ver)
-		if ver.Size > 0 && !blocks.Has(0) && int64(len(res.First)) == min(ver.Size, ver.BlockSize) {
-			if err := blocks.WriteBlock(0, res.First); err != nil {
-				v.log.Debug("cache write of first block failed", "key", key, "err", err)
-			}
-		}
-	}
+	result := OpenResult{KeepCache: res.NotModified || (haveCached && cached.ID() == ver.ID())}
 	result.Entry = Entry{Name: path.Base(p), Size: ver.Size, ETag: ver.ETag, LastModified: ver.LastModified, StorageClass: res.Info.StorageClass}
 	if res.NotModified {
 		if hit, ok := v.cachedEntry(p); ok {
@@ -455,6 +436,53 @@ func (v *FS) Open(ctx context.Context, p string) (*Handle, OpenResult, error) {
 	oo.refs++
 	v.mu.Unlock()
 	return &Handle{v: v, path: p, object: oo.obj}, result, nil
+}
+
+// revalidate sends the open's request and, when the object is new or
+// changed, stores the first block it brought before any opener reads: all
+// concurrent opens of the key with the same cached version share this.
+func (v *FS) revalidate(ctx context.Context, key string, cond fetcher.Conditions, cached checkpoint.Version) (fetcher.ProbeResult, checkpoint.Version, *blockcache.Object, error) {
+	type answer struct {
+		res    fetcher.ProbeResult
+		ver    checkpoint.Version
+		blocks *blockcache.Object
+	}
+	flight := key + "\x00" + cond.IfNoneMatch + "\x00" + cond.IfModifiedSince.String()
+	ch := v.openFlight.DoChan(flight, func() (any, error) {
+		res, err := v.fetch.Probe(context.WithoutCancel(ctx), key, cond, v.opts.BlockSize)
+		if err != nil {
+			return nil, err
+		}
+		ver := cached
+		if !res.NotModified {
+			info := res.Info
+			ver = checkpoint.Version{Bucket: v.opts.Bucket, Key: key, ETag: info.ETag, Size: info.Size,
+				LastModified: info.LastModified.Truncate(time.Second), BlockSize: v.opts.BlockSize}
+		}
+		blocks, err := v.cache.Object(ver)
+		if err != nil {
+			return nil, fmt.Errorf("cache: %w", err)
+		}
+		if !res.NotModified {
+			v.cache.DropOthers(ver)
+			if ver.Size > 0 && !blocks.Has(0) && int64(len(res.First)) == min(ver.Size, ver.BlockSize) {
+				if err := blocks.WriteBlock(0, res.First); err != nil {
+					v.log.Debug("cache write of first block failed", "key", key, "err", err)
+				}
+			}
+		}
+		return answer{res, ver, blocks}, nil
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return fetcher.ProbeResult{}, checkpoint.Version{}, nil, r.Err
+		}
+		a := r.Val.(answer)
+		return a.res, a.ver, a.blocks, nil
+	case <-ctx.Done():
+		return fetcher.ProbeResult{}, checkpoint.Version{}, nil, ctx.Err()
+	}
 }
 
 func (v *FS) cachedEntry(p string) (Entry, bool) {

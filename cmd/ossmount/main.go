@@ -55,7 +55,8 @@ func main() {
 		fail(err)
 	}
 	if !cfg.Foreground && os.Getenv(daemonEnv) == "" {
-		os.Exit(parent(args))
+		// cfg.Args: every path made absolute, since the daemon runs in /.
+		os.Exit(parent(cfg.Args()))
 	}
 	var ready io.WriteCloser
 	if os.Getenv(daemonEnv) != "" {
