@@ -660,7 +660,7 @@ func (o *Object) sync() error {
 		return nil
 	}
 	if o.dirty.Swap(false) {
-		if err := fdatasync(o.data); err != nil {
+		if err := checkpoint.Fdatasync(o.data); err != nil {
 			o.dirty.Store(true)
 			return err
 		}
@@ -685,7 +685,7 @@ func (o *Object) sync() error {
 	snap := o.snapshot()
 	// Data of every listed block first, so the compacted file, durable at
 	// once, lists no block whose data is still only in memory.
-	if err := fdatasync(o.data); err != nil {
+	if err := checkpoint.Fdatasync(o.data); err != nil {
 		return err
 	}
 	return o.log.Compact(snap)
@@ -702,7 +702,7 @@ func (o *Object) closeFiles(final bool) error {
 	}
 	var errs []error
 	if o.data != nil && o.dirty.Load() {
-		errs = append(errs, fdatasync(o.data))
+		errs = append(errs, checkpoint.Fdatasync(o.data))
 	}
 	if o.log != nil {
 		// No append can run: they hold fileMu shared.
@@ -725,22 +725,4 @@ func (o *Object) closeFiles(final bool) error {
 		return fmt.Errorf("blockcache: closing %s: %w", o.ckptPath, err)
 	}
 	return nil
-}
-
-func fdatasync(f *os.File) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		for {
-			if serr = unix.Fdatasync(int(fd)); serr != unix.EINTR {
-				return
-			}
-		}
-	}); err != nil {
-		return err
-	}
-	return serr
 }

@@ -524,7 +524,7 @@ func (l *Log) Sync() error {
 		if f == nil {
 			return fmt.Errorf("checkpoint %s: %w", l.path, os.ErrClosed)
 		}
-		err := fdatasync(f)
+		err := Fdatasync(f)
 		if errors.Is(err, os.ErrClosed) {
 			continue // Compact swapped the file: sync the new one
 		}
@@ -535,7 +535,8 @@ func (l *Log) Sync() error {
 	}
 }
 
-func fdatasync(f *os.File) error {
+// Fdatasync flushes f's data (not its metadata) to disk, retrying on EINTR.
+func Fdatasync(f *os.File) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err
