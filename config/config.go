@@ -219,14 +219,7 @@ func (c *Config) applyFlag(arg, name, val string, hasVal bool, next func() (stri
 		return fmt.Errorf("unknown option %q", "--"+name)
 	}
 	if o.kind == kindBool {
-		if !hasVal {
-			return c.setBool(o, true)
-		}
-		b, err := parseBool(val)
-		if err != nil {
-			return badValue(o.name, val, err.Error())
-		}
-		return c.setBool(o, b)
+		return c.applyBool(o, val, hasVal)
 	}
 	if !hasVal {
 		v, ok := next()
@@ -295,19 +288,24 @@ func (c *Config) applyOption(el, key, val string, hasVal bool) error {
 		return fmt.Errorf("unknown option %q", key)
 	}
 	if o.kind == kindBool {
-		if !hasVal {
-			return c.setBool(o, true)
-		}
-		b, err := parseBool(val)
-		if err != nil {
-			return badValue(o.name, val, err.Error())
-		}
-		return c.setBool(o, b)
+		return c.applyBool(o, val, hasVal)
 	}
 	if !hasVal {
 		return fmt.Errorf("option %s needs a value (%s=%s)", o.name, o.name, o.arg)
 	}
 	return c.setValue(o, val)
+}
+
+// applyBool sets a bool option given as "opt" (true) or "opt=VALUE".
+func (c *Config) applyBool(o *option, val string, hasVal bool) error {
+	if !hasVal {
+		return c.setBool(o, true)
+	}
+	b, err := parseBool(val)
+	if err != nil {
+		return badValue(o.name, val, err.Error())
+	}
+	return c.setBool(o, b)
 }
 
 func (c *Config) setBool(o *option, b bool) error {

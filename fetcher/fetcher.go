@@ -227,19 +227,14 @@ func (f *Fetcher) readBlock(ctx context.Context, o *Object, b int, dst []byte, l
 			if _, err := o.Blocks.ReadAt(dst, lo); err == nil {
 				return nil
 			}
-			if attempt > 2 {
+			if fe = f.start(o, b, b, true)[b]; fe == nil {
+				if attempt < 3 {
+					continue // became cached meanwhile: read it from there
+				}
 				// The cache keeps losing this block (eviction under
 				// pressure, or a cache disk that cannot keep it): serve
-				// from a fetch result only.
-				fe = f.start(o, b, b, true)[b]
-				if fe == nil {
-					fe = f.startUncached(o, b)
-				}
-			} else {
-				fe = f.start(o, b, b, true)[b]
-				if fe == nil {
-					continue // became cached meanwhile
-				}
+				// it from a fetch of its own.
+				fe = f.startUncached(o, b)
 			}
 		}
 		select {

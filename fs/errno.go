@@ -24,12 +24,6 @@ func errnoOf(err error) syscall.Errno {
 		return syscall.ENOENT
 	case errors.Is(err, fetcher.ErrAccessDenied), errors.Is(err, fetcher.ErrArchived):
 		return syscall.EACCES
-	case errors.Is(err, vfs.ErrReadOnly):
-		return syscall.EROFS
-	case errors.Is(err, vfs.ErrNotDir):
-		return syscall.ENOTDIR
-	case errors.Is(err, vfs.ErrIsDir):
-		return syscall.EISDIR
 	default:
 		return syscall.EIO
 	}

@@ -50,7 +50,7 @@ func Mount(mountpoint string, v *vfs.FS, opts Options) (*fuse.Server, error) {
 		mo = append(mo, "allow_root")
 	}
 	attr, neg := opts.AttrTTL, opts.NegativeTTL
-	server, err := gofs.Mount(mountpoint, root, &gofs.Options{
+	return gofs.Mount(mountpoint, root, &gofs.Options{
 		MountOptions: fuse.MountOptions{
 			FsName:       opts.FsName,
 			Name:         "ossmount",
@@ -67,10 +67,6 @@ func Mount(mountpoint string, v *vfs.FS, opts Options) (*fuse.Server, error) {
 		UID:             opts.UID,
 		GID:             opts.GID,
 	})
-	if err != nil {
-		return nil, err
-	}
-	return server, nil
 }
 
 func (m *mount) fileAttr(e vfs.Entry, ino uint64, out *fuse.Attr) {

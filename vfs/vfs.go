@@ -58,13 +58,9 @@ type Lister interface {
 	Head(ctx context.Context, key string) (fetcher.ObjectInfo, error)
 }
 
-// Errors of the core, besides the fetcher's (fetcher.ErrNotFound, ...).
-var (
-	ErrStale    = errors.New("object changed since the file was opened")
-	ErrNotDir   = errors.New("not a directory")
-	ErrIsDir    = errors.New("is a directory")
-	ErrReadOnly = errors.New("read-only file system")
-)
+// ErrStale: the object changed since the file was opened. Besides it, the
+// core returns the fetcher's errors (fetcher.ErrNotFound, ...).
+var ErrStale = errors.New("object changed since the file was opened")
 
 // Options configure an FS.
 type Options struct {
@@ -510,9 +506,6 @@ func (h *Handle) Read(ctx context.Context, p []byte, off int64) (int, error) {
 	}
 	return n, err
 }
-
-// Size is the size of the handle's version.
-func (h *Handle) Size() int64 { return h.object.Size }
 
 // Release closes the handle.
 func (h *Handle) Release() {

@@ -54,6 +54,10 @@ func main() {
 	if err := cfg.Validate(); err != nil {
 		fail(err)
 	}
+	if cfg.MetricsAddr != "" {
+		// Parsed already so fstab lines can carry it once it exists (issue 6).
+		fail(errors.New("metrics_addr is not implemented yet"))
+	}
 	if !cfg.Foreground && os.Getenv(daemonEnv) == "" {
 		// cfg.Args: every path made absolute, since the daemon runs in /.
 		os.Exit(parent(cfg.Args()))
