@@ -40,6 +40,9 @@ const daemonEnv = "OSSMOUNT_DAEMON"
 
 func main() {
 	args := os.Args[1:]
+	if code, ok := runSubcommand(args); ok {
+		os.Exit(code)
+	}
 	cfg, err := config.Parse(args, os.Getenv)
 	switch {
 	case errors.Is(err, config.ErrHelp):
@@ -175,6 +178,13 @@ func run(cfg *config.Config, ready io.WriteCloser) error {
 		cache.Close()
 		return fmt.Errorf("mounting %s: %w", cfg.Mountpoint, err)
 	}
+	stopControl, err := startControl(cfg, core, fetch, cache, log)
+	if err != nil {
+		_ = server.Unmount()
+		cache.Close()
+		return err
+	}
+	defer stopControl()
 	log.Info("mounted", "source", fsName, "mountpoint", cfg.Mountpoint, "version", version, "config", cfg.String())
 	if ready != nil {
 		fmt.Fprintln(ready, "ok")
