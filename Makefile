@@ -7,7 +7,7 @@ BIN     := bin
 CORE    := ./checkpoint/ ./blockcache/ ./fetcher/ ./vfs/ ./config/ ./test/ossemu/ ./test/cmd/ossemu/
 PREFIX  ?= /usr/local
 
-.PHONY: all build deps test unit e2e lint demo demo-stop install clean
+.PHONY: all build deps test unit e2e lint demo demo-stop install uninstall clean
 
 all: build
 
@@ -29,7 +29,9 @@ lint:
 unit:
 	$(GO) test -race -count=1 $(CORE)
 
-e2e: deps build
+# install first: the fstab tests mount through mount(8) and mount.fuse3,
+# which find ossmount on the standard PATH only.
+e2e: deps build install
 	$(GO) test -count=1 -timeout 15m ./test/ -ossmount=$(CURDIR)/$(BIN)/ossmount
 
 # The one test command (CI runs exactly this through .ci/run).
@@ -41,8 +43,13 @@ demo: deps build
 demo-stop:
 	@./test/demo.sh stop
 
+# fstab needs only the binary on the standard PATH: fuse3's mount.fuse3
+# runs `ossmount SOURCE MOUNTPOINT -o OPTIONS` for type fuse.ossmount.
 install: build
 	install -D -m 0755 $(BIN)/ossmount $(DESTDIR)$(PREFIX)/bin/ossmount
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/ossmount
 
 clean:
 	rm -rf $(BIN)

@@ -16,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"log/syslog"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -290,7 +291,15 @@ func checkBucket(store *fetcher.OSSStore, cfg *config.Config) error {
 	case errors.Is(err, fetcher.ErrNotFound):
 		return fmt.Errorf("bucket %q not found at %s", cfg.Bucket, cfg.Endpoint)
 	case errors.Is(err, fetcher.ErrTransient), errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("cannot reach endpoint %s: %v", cfg.Endpoint, errors.Unwrap(err))
+		var cause error = err
+		var ne *net.OpError
+		switch {
+		case errors.As(err, &ne):
+			cause = ne
+		case re != nil && re.Err != nil:
+			cause = re.Err
+		}
+		return fmt.Errorf("cannot reach endpoint %s: %v", cfg.Endpoint, cause)
 	default:
 		return fmt.Errorf("checking bucket %q: %w", cfg.Bucket, err)
 	}

@@ -73,13 +73,25 @@ func (s *Server) verify(r *http.Request, bucket, key string) *ossError {
 	return &ossError{Code: "InvalidArgument", Message: "Authorization header is invalid."}
 }
 
+// RotateCredentials replaces the accepted key pairs and pinned STS tokens
+// while serving, as an expiring STS credential would: requests signed with
+// the old ones fail from now on.
+func (s *Server) RotateCredentials(creds, tokens map[string]string) {
+	s.credMu.Lock()
+	defer s.credMu.Unlock()
+	s.opts.Credentials, s.opts.SecurityTokens = creds, tokens
+}
+
 func (s *Server) credentialsFor(r *http.Request, ak string) (credentials.Credentials, *ossError) {
+	s.credMu.RLock()
 	sk, ok := s.opts.Credentials[ak]
+	want, pinned := s.opts.SecurityTokens[ak]
+	s.credMu.RUnlock()
 	if !ok {
 		return credentials.Credentials{}, &ossError{Code: "InvalidAccessKeyId", OSSAccessKeyID: ak}
 	}
 	token := r.Header.Get("x-oss-security-token")
-	if want, pinned := s.opts.SecurityTokens[ak]; pinned && token != want {
+	if pinned && token != want {
 		return credentials.Credentials{}, &ossError{Code: "InvalidSecurityToken", OSSAccessKeyID: ak}
 	}
 	return credentials.Credentials{AccessKeyID: ak, AccessKeySecret: sk, SecurityToken: token}, nil

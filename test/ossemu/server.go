@@ -55,6 +55,10 @@ type Server struct {
 	logMu  sync.Mutex
 	reqLog []*Request
 
+	// credMu guards opts.Credentials and opts.SecurityTokens, which
+	// RotateCredentials replaces while requests are being verified.
+	credMu sync.RWMutex
+
 	faultMu sync.Mutex
 	faults  Faults
 	fstate  faultState
