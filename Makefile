@@ -7,7 +7,7 @@ BIN     := bin
 CORE    := ./checkpoint/ ./blockcache/ ./fetcher/ ./vfs/ ./config/ ./test/ossemu/ ./test/cmd/ossemu/
 PREFIX  ?= /usr/local
 
-.PHONY: all build deps test unit e2e lint demo demo-stop install uninstall clean
+.PHONY: all build deps test unit e2e lint bench demo demo-stop install uninstall clean
 
 all: build
 
@@ -36,6 +36,14 @@ e2e: deps build install
 
 # The one test command (CI runs exactly this through .ci/run).
 test: lint unit e2e
+
+# The peers and fio come from Debian; the emulator runs inside the driver.
+bench: deps build
+	@command -v s3fs >/dev/null 2>&1 && command -v rclone >/dev/null 2>&1 && command -v fio >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq s3fs rclone fio >/dev/null; }
+	$(GO) build -o $(BIN)/sdkget ./test/bench/cmd/sdkget
+	$(GO) build -o $(BIN)/bench ./test/bench/cmd/bench
+	$(BIN)/bench -ossmount $(BIN)/ossmount -sdkget $(BIN)/sdkget -out test/bench
 
 demo: deps build
 	@./test/demo.sh start
