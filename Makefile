@@ -4,7 +4,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN     := bin
-CORE    := ./checkpoint/ ./blockcache/ ./fetcher/ ./vfs/ ./config/ ./test/ossemu/ ./test/cmd/ossemu/
+CORE := ./checkpoint/ ./blockcache/ ./fetcher/ ./vfs/ ./config/ ./test/ossemu/ ./test/cmd/ossemu/ ./control/ ./cmd/ossmount/
 PREFIX  ?= /usr/local
 
 .PHONY: all build deps test unit e2e lint bench demo demo-stop install uninstall clean

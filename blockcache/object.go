@@ -69,6 +69,10 @@ type Object struct {
 	// fileMu (exclusive) and mu held, so either protects a read.
 	gen uint64
 
+	// lastBad is 1 + the last block dropped by a failed CRC check (for
+	// Verify's report); 0 if none.
+	lastBad atomic.Int64
+
 	// Guarded by Cache.mu.
 	inLRU   int    // blocks of this object in the LRU (== nPresent, once settled)
 	lastUse uint64 // Cache.clock at the last read or write
@@ -312,6 +316,7 @@ func (o *Object) dropBad(bad []int) {
 	c.mu.Unlock()
 	for _, k := range victims {
 		c.crcFailures.Add(1)
+		o.lastBad.Store(int64(k.b) + 1)
 		c.log.Warn("cache: cached block failed its CRC64 check; dropped, will refetch", "key", o.v.Key, "etag", o.v.ETag, "block", k.b)
 	}
 	c.evict(victims)

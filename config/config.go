@@ -370,7 +370,7 @@ func (c *Config) finish(env func(string) string) {
 		c.PathStyle = true
 	}
 	if c.CacheDir == "" { // not given, or given empty: the default
-		c.CacheDir = defaultCacheDir(env)
+		c.CacheDir = DefaultCacheDir(env)
 	}
 	if !c.set["uid"] {
 		c.UID = uint32(getuid())
@@ -389,7 +389,9 @@ func (c *Config) finish(env func(string) string) {
 	}
 }
 
-func defaultCacheDir(env func(string) string) string {
+// DefaultCacheDir is cache_dir's default: /var/cache/ossmount for root, else
+// $XDG_CACHE_HOME/ossmount or ~/.cache/ossmount ("" if neither is set).
+func DefaultCacheDir(env func(string) string) string {
 	if geteuid() == 0 {
 		return RootCacheDir
 	}

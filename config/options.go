@@ -425,7 +425,7 @@ var options = []*option{
 		help: "append the log to FILE",
 		set:  pathOpt("log_file", func(c *Config) *string { return &c.LogFile }), get: getString(func(c *Config) *string { return &c.LogFile })},
 	{name: "metrics_addr", kind: kindString, arg: "HOST:PORT", def: "none", group: groupProc, emptyOK: true,
-		help: "serve metrics over HTTP on this address",
+		help: "serve the stats as Prometheus metrics on http://HOST:PORT/metrics (use 127.0.0.1: they are not authenticated)",
 		set: func(c *Config, v string) error {
 			if why := checkMetricsAddr(v); why != "" {
 				return badValue("metrics_addr", v, why)

@@ -12,6 +12,9 @@ func Usage() string {
 	b.WriteString(`Usage:
   ossmount [flags] BUCKET[:/PREFIX] MOUNTPOINT
   ossmount BUCKET[:/PREFIX] MOUNTPOINT -o key[=value],key[=value]...
+  ossmount stats [--json] MOUNTPOINT
+  ossmount warm PATH...
+  ossmount cache du|verify|clear [--json] [--key KEY] [--cache-dir DIR | MOUNTPOINT]
 
 Mounts an Alibaba Cloud OSS bucket, or the prefix PREFIX of it, read-only on
 MOUNTPOINT, with an on-disk block cache that survives remounts. ossmount
@@ -25,6 +28,21 @@ Boolean options take no value or =true|false (1|0, yes|no); no_NAME turns one
 off (e.g. no_default_permissions). SIZE is a byte count with an optional binary
 unit: 512, 64K, 1M, 1.5G, 1T, 512MiB. DURATION is 30s, 1m, 500ms, 0, or a
 number of seconds.
+
+Subcommands (for a running mount, through its daemon's control socket):
+  stats     requests by kind, conditional requests and 304s, bytes fetched,
+            cache hits and misses, cache size, evictions, retries, errors,
+            GETs in flight; --json for the same as JSON.
+  warm      fetch the files (or every file under the directories) into the
+            cache, with the mount's parallel fetcher; Ctrl-C stops and keeps
+            what was fetched.
+  cache du      cached bytes per object version
+  cache verify  re-check every cached block's CRC64, drop bad ones (exit 1
+                if any were bad)
+  cache clear   drop the cache of one key (--key KEY) or of everything
+  cache works on the daemon of MOUNTPOINT, or of --cache-dir DIR (default:
+  the default cache_dir), and on an unmounted cache dir by itself.
+  metrics_addr=HOST:PORT serves the stats as Prometheus metrics on /metrics.
 
 Flags:
   -o OPTIONS          comma-separated options (see below)

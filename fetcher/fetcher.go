@@ -101,6 +101,9 @@ type Stats struct {
 	CacheWriteErrors          int64
 	CRCMismatches             int64
 	InFlight                  int64
+	// Bytes of reads served from the cache at once (hits), and of reads
+	// that had to wait for a fetch (misses).
+	CacheHitBytes, CacheMissBytes int64
 }
 
 // Fetcher runs the parts of every reader of the mount.
@@ -121,6 +124,7 @@ type Fetcher struct {
 	inflight map[blockKey]*blockFetch
 
 	gets, probes, notModified, bytes, retries, errs, writeErrs, crcBad, active atomic.Int64
+	hitBytes, missBytes                                                        atomic.Int64
 }
 
 type blockKey struct {
@@ -177,6 +181,7 @@ func (f *Fetcher) Stats() Stats {
 		Gets: f.gets.Load(), Probes: f.probes.Load(), NotModified: f.notModified.Load(),
 		BytesFetched: f.bytes.Load(), Retries: f.retries.Load(), Errors: f.errs.Load(),
 		CacheWriteErrors: f.writeErrs.Load(), CRCMismatches: f.crcBad.Load(), InFlight: f.active.Load(),
+		CacheHitBytes: f.hitBytes.Load(), CacheMissBytes: f.missBytes.Load(),
 	}
 }
 
@@ -196,9 +201,11 @@ func (f *Fetcher) Read(ctx context.Context, o *Object, ra *Readahead, p []byte, 
 	}
 	n, err := o.Blocks.ReadAt(p, off)
 	if err == nil {
+		f.hitBytes.Add(int64(n))
 		readAhead()
 		return n, nil
 	}
+	f.missBytes.Add(int64(len(p)))
 	if !errors.Is(err, blockcache.ErrNotCached) {
 		// The cache disk failed us; the network still can serve the read.
 		f.log.Warn("cache read failed, fetching instead", "key", o.Key, "err", err)

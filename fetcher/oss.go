@@ -39,6 +39,7 @@ type OSSStore struct {
 	client *oss.Client
 	bucket string
 	log    *slog.Logger
+	counts requestCounters
 }
 
 // NewOSSStore builds the SDK client. It makes no request.
@@ -106,7 +107,8 @@ func deref(s *string) string {
 }
 
 // Get implements Store.
-func (s *OSSStore) Get(ctx context.Context, req GetRequest) (*GetResponse, error) {
+func (s *OSSStore) Get(ctx context.Context, req GetRequest) (_ *GetResponse, err error) {
+	defer func() { s.counts.record(OpGet, req.IfNoneMatch != "" || !req.IfModifiedSince.IsZero(), err) }()
 	in := &oss.GetObjectRequest{
 		Bucket:            oss.Ptr(s.bucket),
 		Key:               oss.Ptr(req.Key),
@@ -173,7 +175,8 @@ func (s *OSSStore) logRequest(op string, req GetRequest, rng string, err error, 
 }
 
 // Head returns an object's metadata.
-func (s *OSSStore) Head(ctx context.Context, key string) (ObjectInfo, error) {
+func (s *OSSStore) Head(ctx context.Context, key string) (_ ObjectInfo, err error) {
+	defer func() { s.counts.record(OpHead, false, err) }()
 	t0 := time.Now()
 	out, err := s.client.HeadObject(ctx, &oss.HeadObjectRequest{Bucket: oss.Ptr(s.bucket), Key: oss.Ptr(key)})
 	if err != nil {
@@ -198,7 +201,8 @@ type ListPage struct {
 }
 
 // List returns one page of ListObjectsV2 (delimiter "/", encoding-type=url).
-func (s *OSSStore) List(ctx context.Context, prefix, token string, maxKeys int) (ListPage, error) {
+func (s *OSSStore) List(ctx context.Context, prefix, token string, maxKeys int) (_ ListPage, err error) {
+	defer func() { s.counts.record(OpList, false, err) }()
 	t0 := time.Now()
 	req := &oss.ListObjectsV2Request{
 		Bucket:            oss.Ptr(s.bucket),

@@ -99,15 +99,17 @@ type dirNode struct {
 }
 
 var (
-	_ gofs.NodeLookuper  = (*dirNode)(nil)
-	_ gofs.NodeReaddirer = (*dirNode)(nil)
-	_ gofs.NodeGetattrer = (*dirNode)(nil)
-	_ gofs.NodeStatfser  = (*dirNode)(nil)
-	_ gofs.NodeCreater   = (*dirNode)(nil)
-	_ gofs.NodeMkdirer   = (*dirNode)(nil)
-	_ gofs.NodeUnlinker  = (*dirNode)(nil)
-	_ gofs.NodeRmdirer   = (*dirNode)(nil)
-	_ gofs.NodeRenamer   = (*dirNode)(nil)
+	_ gofs.NodeLookuper    = (*dirNode)(nil)
+	_ gofs.NodeReaddirer   = (*dirNode)(nil)
+	_ gofs.NodeGetattrer   = (*dirNode)(nil)
+	_ gofs.NodeStatfser    = (*dirNode)(nil)
+	_ gofs.NodeCreater     = (*dirNode)(nil)
+	_ gofs.NodeMkdirer     = (*dirNode)(nil)
+	_ gofs.NodeUnlinker    = (*dirNode)(nil)
+	_ gofs.NodeRmdirer     = (*dirNode)(nil)
+	_ gofs.NodeRenamer     = (*dirNode)(nil)
+	_ gofs.NodeGetxattrer  = (*dirNode)(nil)
+	_ gofs.NodeListxattrer = (*dirNode)(nil)
 )
 
 func (d *dirNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -271,6 +273,28 @@ func (f *fileNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint
 	if errno != 0 {
 		return 0, errno
 	}
+	return getxattrReply(x, attr, dest)
+}
+
+func (f *fileNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	x, errno := f.xattrs(ctx)
+	if errno != 0 {
+		return 0, errno
+	}
+	return listxattrReply(x, dest)
+}
+
+// Getxattr on a directory: the root names the daemon's control socket
+// (for `ossmount stats|warm`).
+func (d *dirNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	return getxattrReply(d.m.v.DirXattrs(d.path), attr, dest)
+}
+
+func (d *dirNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	return listxattrReply(d.m.v.DirXattrs(d.path), dest)
+}
+
+func getxattrReply(x map[string]string, attr string, dest []byte) (uint32, syscall.Errno) {
 	v, ok := x[attr]
 	if !ok {
 		return 0, syscall.ENODATA
@@ -284,11 +308,7 @@ func (f *fileNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint
 	return uint32(copy(dest, v)), 0
 }
 
-func (f *fileNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	x, errno := f.xattrs(ctx)
-	if errno != 0 {
-		return 0, errno
-	}
+func listxattrReply(x map[string]string, dest []byte) (uint32, syscall.Errno) {
 	names := make([]string, 0, len(x))
 	for k := range x {
 		names = append(names, k)

@@ -24,7 +24,7 @@ start() {
   echo $! >"$STATE/ossemu.pid"
   for _ in $(seq 100); do grep -q listening "$STATE/ossemu.log" 2>/dev/null && break; sleep 0.1; done
   grep -q listening "$STATE/ossemu.log" || { cat "$STATE/ossemu.log"; stop; exit 1; }
-  ./bin/ossmount demo "$MNT" -o "endpoint=http://127.0.0.1:$PORT,region=cn-hangzhou,anonymous,cache_dir=$PWD/$STATE/cache,log_file=$PWD/$STATE/ossmount.log"
+  ./bin/ossmount demo "$MNT" -o "endpoint=http://127.0.0.1:$PORT,region=cn-hangzhou,anonymous,cache_dir=$PWD/$STATE/cache,log_file=$PWD/$STATE/ossmount.log,metrics_addr=127.0.0.1:${METRICS_PORT:-9464}"
   cat <<MSG
 
 ossmount: bucket "demo" on the emulator at http://127.0.0.1:$PORT is mounted on $MNT
@@ -34,6 +34,10 @@ Try:
   time cat $MNT/data/big-256M.bin > /dev/null     # cold: parallel ranged GETs
   time cat $MNT/data/big-256M.bin > /dev/null     # warm: page cache / block cache
   getfattr -d $MNT/README.txt
+  ./bin/ossmount stats $MNT                        # requests, 304s, cache hits
+  ./bin/ossmount warm $MNT/data                    # prefetch into the cache
+  ./bin/ossmount cache du $MNT                     # what is cached
+  curl -s 127.0.0.1:${METRICS_PORT:-9464}/metrics | grep ^ossmount_
   echo hi > $MNT/x                                 # read-only: EROFS
 Logs: $STATE/ossmount.log   Cache: $STATE/cache
 Press Ctrl-C here (or run 'make demo-stop') to unmount and stop the emulator.

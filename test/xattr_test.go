@@ -17,6 +17,9 @@ func getxattr(t *testing.T, p, name string) string {
 	t.Helper()
 	buf := make([]byte, 1024)
 	n, err := unix.Getxattr(p, name, buf)
+	for errors.Is(err, unix.EINTR) { // the Go runtime's preemption signal
+		n, err = unix.Getxattr(p, name, buf)
+	}
 	if err != nil {
 		t.Fatalf("getxattr %s %s: %v", p, name, err)
 	}

@@ -71,6 +71,9 @@ type Options struct {
 	MetadataTTL time.Duration
 	NegativeTTL time.Duration
 	Logger      *slog.Logger
+	// ControlSocket is the daemon's control socket, published on the root
+	// directory as ControlXattr ("" for none).
+	ControlSocket string
 }
 
 // Entry is one name in a directory.

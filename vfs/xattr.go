@@ -2,7 +2,9 @@ package vfs
 
 import (
 	"context"
+	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -29,8 +31,8 @@ func (v *FS) Xattrs(ctx context.Context, p string, e Entry) (map[string]string, 
 	if info.HasCRC64 {
 		x["user.oss.crc64"] = strconv.FormatUint(info.CRC64, 10)
 	}
-	if info.Restore != "" {
-		x["user.oss.restore"] = info.Restore
+	if r := restoreState(x["user.oss.storage_class"], info.Restore); r != "" {
+		x["user.oss.restore"] = r
 	}
 	var cached int64
 	if ver, ok := v.cache.Cached(v.opts.Bucket, key); ok && ver.ETag == info.ETag {
@@ -40,4 +42,28 @@ func (v *FS) Xattrs(ctx context.Context, p string, e Entry) (map[string]string, 
 	}
 	x["user.ossmount.cached_bytes"] = strconv.FormatInt(cached, 10)
 	return x, nil
+}
+
+// restoreState says in words where an archived object's restore stands,
+// from its storage class and x-oss-restore header: "not restored",
+// "restoring", or "restored until 2026-11-25T08:00:00Z" (the raw header if
+// it cannot be read). Objects in classes that need no restore get "".
+func restoreState(class, header string) string {
+	switch {
+	case header == "" && !strings.Contains(class, "Archive"):
+		return ""
+	case header == "":
+		return "not restored"
+	case strings.Contains(header, `ongoing-request="true"`):
+		return "restoring"
+	}
+	if _, date, ok := strings.Cut(header, `expiry-date="`); ok {
+		date, _, _ = strings.Cut(date, `"`)
+		for _, layout := range []string{http.TimeFormat, time.RFC1123, time.RFC1123Z} {
+			if t, err := time.Parse(layout, date); err == nil {
+				return "restored until " + t.UTC().Format(time.RFC3339)
+			}
+		}
+	}
+	return header
 }

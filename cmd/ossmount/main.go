@@ -29,6 +29,7 @@ import (
 
 	"github.com/ossmount/ossmount/blockcache"
 	"github.com/ossmount/ossmount/config"
+	"github.com/ossmount/ossmount/control"
 	"github.com/ossmount/ossmount/fetcher"
 	ossfs "github.com/ossmount/ossmount/fs"
 	"github.com/ossmount/ossmount/vfs"
@@ -57,10 +58,6 @@ func main() {
 	}
 	if err := cfg.Validate(); err != nil {
 		fail(err)
-	}
-	if cfg.MetricsAddr != "" {
-		// Parsed already so fstab lines can carry it once it exists (issue 6).
-		fail(errors.New("metrics_addr is not implemented yet"))
 	}
 	if !cfg.Foreground && os.Getenv(daemonEnv) == "" {
 		// cfg.Args: every path made absolute, since the daemon runs in /.
@@ -160,11 +157,18 @@ func run(cfg *config.Config, ready io.WriteCloser) error {
 	core := vfs.New(vfs.Options{
 		Bucket: cfg.Bucket, Prefix: cfg.Prefix, BlockSize: cfg.BlockSize, Revalidate: cfg.Revalidate,
 		MetadataTTL: cfg.MetadataTTL, NegativeTTL: cfg.NegativeTTL, Logger: log,
+		ControlSocket: control.SocketPath(cfg.CacheDir),
 	}, store, fetch, cache)
 	fsName := cfg.Bucket
 	if cfg.Prefix != "" {
 		fsName += ":/" + strings.TrimSuffix(cfg.Prefix, "/")
 	}
+	stopControl, err := startControl(cfg, fsName, store, core, fetch, cache, log)
+	if err != nil {
+		cache.Close()
+		return err
+	}
+	defer stopControl()
 	server, err := ossfs.Mount(cfg.Mountpoint, core, ossfs.Options{
 		UID: cfg.UID, GID: cfg.GID, FileMode: cfg.FileMode, DirMode: cfg.DirMode,
 		AttrTTL: cfg.MetadataTTL, NegativeTTL: cfg.NegativeTTL, FsName: fsName,
@@ -179,13 +183,6 @@ func run(cfg *config.Config, ready io.WriteCloser) error {
 		cache.Close()
 		return fmt.Errorf("mounting %s: %w", cfg.Mountpoint, err)
 	}
-	stopControl, err := startControl(cfg, core, fetch, cache, log)
-	if err != nil {
-		_ = server.Unmount()
-		cache.Close()
-		return err
-	}
-	defer stopControl()
 	log.Info("mounted", "source", fsName, "mountpoint", cfg.Mountpoint, "version", version, "config", cfg.String())
 	if ready != nil {
 		fmt.Fprintln(ready, "ok")
@@ -209,6 +206,7 @@ func run(cfg *config.Config, ready io.WriteCloser) error {
 		}
 	}()
 	server.Wait()
+	stopControl() // no warm may run while the cache closes
 	fetch.Close()
 	if err := cache.Close(); err != nil {
 		log.Error("flushing cache checkpoints", "err", err)

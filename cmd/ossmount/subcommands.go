@@ -1,7 +1,491 @@
 package main
 
+// The operator's subcommands: stats, warm and cache. They talk to a running
+// daemon through its control socket (package control); `cache` also works
+// on a cache directory no daemon holds, by opening it itself.
+//
+// "ossmount stats /mnt/x" could also mean "mount the bucket named stats on
+// /mnt/x". It is a subcommand only when every path after it lies inside a
+// live ossmount mount, which a mountpoint for a new mount never does; and
+// `cache` only when followed by du, verify or clear. Anything else is a
+// mount command line, so no bucket name is taken away. (`stats --json` is
+// always the subcommand: --json is no mount flag.)
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/ossmount/ossmount/blockcache"
+	"github.com/ossmount/ossmount/config"
+	"github.com/ossmount/ossmount/control"
+)
+
+const subcommandUsage = `Usage:
+  ossmount stats [--json] MOUNTPOINT
+  ossmount warm PATH...
+  ossmount cache du     [--json] [--cache-dir DIR | MOUNTPOINT]
+  ossmount cache verify [--json] [--cache-dir DIR | MOUNTPOINT]
+  ossmount cache clear  [--key KEY] [--cache-dir DIR | MOUNTPOINT]
+`
+
 // runSubcommand runs `ossmount stats|warm|cache ...` when args name one, and
 // reports whether it did; otherwise args are a mount command line.
 func runSubcommand(args []string) (exitCode int, ok bool) {
+	if len(args) == 0 {
+		return 0, false
+	}
+	switch args[0] {
+	case "stats", "warm":
+		paths := positional(args[1:])
+		forced := args[0] == "stats" && hasArg(args[1:], "--json") // not a mount flag
+		if !forced && (len(paths) == 0 || !allInsideMounts(paths)) {
+			return 0, false
+		}
+		if args[0] == "stats" {
+			return cmdStats(args[1:]), true
+		}
+		return cmdWarm(args[1:]), true
+	case "cache":
+		if len(args) > 1 && (args[1] == "du" || args[1] == "verify" || args[1] == "clear") {
+			return cmdCache(args[1], args[2:]), true
+		}
+	}
 	return 0, false
+}
+
+// positional returns the arguments that are not flags (nor flag values).
+func positional(args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return append(out, args[i+1:]...)
+		case a == "-o" || a == "--key" || a == "--cache-dir":
+			i++
+		case strings.HasPrefix(a, "-"):
+		default:
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func hasArg(args []string, want string) bool {
+	for _, a := range args {
+		if a == want {
+			return true
+		}
+	}
+	return false
+}
+
+func allInsideMounts(paths []string) bool {
+	for _, p := range paths {
+		if _, _, _, err := control.FindMount(p); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// subFlags is a flag set that reports errors as one ossmount line.
+func subFlags(name string) *flag.FlagSet {
+	fl := flag.NewFlagSet("ossmount "+name, flag.ContinueOnError)
+	fl.SetOutput(io.Discard)
+	return fl
+}
+
+// subFail prints one error line and returns the exit status for it.
+func subFail(err error) int {
+	fmt.Fprintf(os.Stderr, "ossmount: %s\n", oneLine(err))
+	return 1
+}
+
+func usageFail(err error) int {
+	fmt.Fprintf(os.Stderr, "ossmount: %s\n%s", oneLine(err), subcommandUsage)
+	return 2
+}
+
+// daemonOf finds the mount holding path and dials its daemon.
+func daemonOf(path string) (c *control.Client, root, rel string, err error) {
+	root, rel, socket, err := control.FindMount(path)
+	if err != nil {
+		return nil, "", "", err
+	}
+	c, err = control.Dial(socket)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("%s is an ossmount mount, but its daemon does not answer on %s: %w", root, socket, err)
+	}
+	return c, root, rel, nil
+}
+
+func cmdStats(args []string) int {
+	fl := subFlags("stats")
+	asJSON := fl.Bool("json", false, "")
+	if err := fl.Parse(interleave(args)); err != nil {
+		return usageFail(err)
+	}
+	if fl.NArg() != 1 {
+		return usageFail(errors.New("stats takes one MOUNTPOINT"))
+	}
+	c, _, _, err := daemonOf(fl.Arg(0))
+	if err != nil {
+		return subFail(err)
+	}
+	snap, err := c.Stats(context.Background())
+	if err != nil {
+		return subFail(err)
+	}
+	if *asJSON {
+		return printJSON(snap)
+	}
+	fmt.Print(snap.Format())
+	return 0
+}
+
+func printJSON(v any) int {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return subFail(err)
+	}
+	return 0
+}
+
+// interleave moves flags before positional arguments so the flag package
+// accepts "stats /mnt --json" as well as "stats --json /mnt".
+func interleave(args []string) []string {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			pos = append(pos, args[i+1:]...)
+			i = len(args)
+		case (a == "--key" || a == "--cache-dir") && i+1 < len(args):
+			flags = append(flags, a, args[i+1])
+			i++
+		case strings.HasPrefix(a, "-") && a != "-":
+			flags = append(flags, a)
+		default:
+			pos = append(pos, a)
+		}
+	}
+	return append(append(flags, "--"), pos...)
+}
+
+func cmdWarm(args []string) int {
+	fl := subFlags("warm")
+	if err := fl.Parse(interleave(args)); err != nil {
+		return usageFail(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	// One request per mount, in the order the mounts first appear.
+	type batch struct {
+		client *control.Client
+		root   string
+		rels   []string
+	}
+	var batches []*batch
+	byRoot := map[string]*batch{}
+	for _, p := range fl.Args() {
+		c, root, rel, err := daemonOf(p)
+		if err != nil {
+			return subFail(err)
+		}
+		b := byRoot[root]
+		if b == nil {
+			b = &batch{client: c, root: root}
+			byRoot[root] = b
+			batches = append(batches, b)
+		}
+		b.rels = append(b.rels, rel)
+	}
+	var warmed int64
+	start := time.Now()
+	for _, b := range batches {
+		show := newWarmProgress(b.root)
+		err := b.client.Warm(ctx, b.rels, show.event)
+		show.finish()
+		warmed += show.done
+		if ctx.Err() != nil {
+			fmt.Fprintf(os.Stderr, "ossmount: warm stopped; the %s fetched so far stay cached\n", control.Bytes(warmed))
+			return 130
+		}
+		if err != nil {
+			return subFail(err)
+		}
+	}
+	secs := time.Since(start).Seconds()
+	fmt.Fprintf(os.Stderr, "warmed %s in %.1fs (%s/s)\n", control.Bytes(warmed), secs, control.Bytes(int64(float64(warmed)/max(secs, 1e-3))))
+	return 0
+}
+
+// warmProgress shows a warm's progress: a bar on a terminal, else a plain
+// line at most every few seconds (logs of cron jobs stay short).
+type warmProgress struct {
+	root      string
+	bar       *progressbar.ProgressBar
+	total     int64
+	done      int64
+	start     time.Time
+	lastPrint time.Time
+}
+
+func newWarmProgress(root string) *warmProgress {
+	return &warmProgress{root: root, start: time.Now()}
+}
+
+func (w *warmProgress) event(ev control.WarmEvent) {
+	if ev.Files != nil || (ev.Total > 0 && w.total == 0) {
+		w.total = ev.Total
+		fmt.Fprintf(os.Stderr, "warming %d files, %s, under %s\n", len(ev.Files), control.Bytes(ev.Total), w.root)
+		if term.IsTerminal(int(os.Stderr.Fd())) {
+			w.bar = progressbar.NewOptions64(ev.Total,
+				progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowBytes(true),
+				progressbar.OptionShowTotalBytes(true), progressbar.OptionSetPredictTime(true),
+				progressbar.OptionSetElapsedTime(true), progressbar.OptionFullWidth(),
+				progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionUseIECUnits(true),
+				progressbar.OptionSetDescription("warm"))
+		}
+		return
+	}
+	w.done = ev.Done
+	if w.bar != nil {
+		_ = w.bar.Set64(ev.Done)
+		return
+	}
+	if now := time.Now(); now.Sub(w.lastPrint) >= 2*time.Second || ev.End {
+		w.lastPrint = now
+		secs := max(now.Sub(w.start).Seconds(), 1e-3)
+		rate := float64(ev.Done) / secs
+		eta := "?"
+		if rate > 0 {
+			eta = (time.Duration(float64(w.total-ev.Done)/rate) * time.Second).Round(time.Second).String()
+		}
+		pct := 100.0
+		if w.total > 0 {
+			pct = 100 * float64(ev.Done) / float64(w.total)
+		}
+		fmt.Fprintf(os.Stderr, "warm: %s of %s (%.0f%%), %s/s, ETA %s %s\n",
+			control.Bytes(ev.Done), control.Bytes(w.total), pct, control.Bytes(int64(rate)), eta, ev.Path)
+	}
+}
+
+func (w *warmProgress) finish() {
+	if w.bar != nil {
+		_ = w.bar.Exit()
+		fmt.Fprintln(os.Stderr)
+	}
+}
+
+// cacheTarget is a cache dir reached through its daemon or opened here.
+type cacheTarget struct {
+	dir    string
+	client *control.Client   // the daemon owning dir, if one runs
+	cache  *blockcache.Cache // dir opened by this command, otherwise
+}
+
+func openCacheTarget(cacheDir string, mount string) (*cacheTarget, error) {
+	if mount != "" {
+		c, _, _, err := daemonOf(mount)
+		if err != nil {
+			return nil, err
+		}
+		return &cacheTarget{dir: mount, client: c}, nil
+	}
+	if cacheDir == "" {
+		cacheDir = config.DefaultCacheDir(os.Getenv)
+		if cacheDir == "" {
+			return nil, errors.New("no cache dir: give --cache-dir DIR")
+		}
+	}
+	dir, err := filepath.Abs(cacheDir)
+	if err != nil {
+		return nil, err
+	}
+	if c, err := control.Dial(control.SocketPath(dir)); err == nil {
+		return &cacheTarget{dir: dir, client: c}, nil
+	}
+	if fi, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("cache dir: %w", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("cache dir %s is not a directory", dir)
+	}
+	// No daemon answers for it: open it ourselves (the cache's lock keeps
+	// a daemon from starting on it meanwhile).
+	cache, err := blockcache.Open(blockcache.Options{Dir: dir, Logger: quietLogger()})
+	if err != nil {
+		return nil, err
+	}
+	return &cacheTarget{dir: dir, cache: cache}, nil
+}
+
+func (t *cacheTarget) close() error {
+	if t.cache != nil {
+		return t.cache.Close()
+	}
+	return nil
+}
+
+func cmdCache(verb string, args []string) int {
+	fl := subFlags("cache " + verb)
+	asJSON := fl.Bool("json", false, "")
+	cacheDir := fl.String("cache-dir", "", "")
+	key := fl.String("key", "", "")
+	if err := fl.Parse(interleave(args)); err != nil {
+		return usageFail(err)
+	}
+	if fl.NArg() > 1 || (fl.NArg() == 1 && *cacheDir != "") {
+		return usageFail(errors.New("give either --cache-dir DIR or one MOUNTPOINT"))
+	}
+	if *key != "" && verb != "clear" {
+		return usageFail(fmt.Errorf("--key is an option of cache clear, not cache %s", verb))
+	}
+	t, err := openCacheTarget(*cacheDir, fl.Arg(0))
+	if err != nil {
+		return subFail(err)
+	}
+	code := 0
+	switch verb {
+	case "du":
+		code = cacheDu(t, *asJSON)
+	case "verify":
+		code = cacheVerify(t, *asJSON)
+	case "clear":
+		code = cacheClear(t, *key, *asJSON)
+	}
+	if err := t.close(); err != nil && code == 0 {
+		return subFail(err)
+	}
+	return code
+}
+
+func cacheDu(t *cacheTarget, asJSON bool) int {
+	var usage []blockcache.ObjectUsage
+	if t.client != nil {
+		var err error
+		if usage, err = t.client.Usage(context.Background()); err != nil {
+			return subFail(err)
+		}
+	} else {
+		usage = t.cache.Usage()
+	}
+	if asJSON {
+		if usage == nil {
+			usage = []blockcache.ObjectUsage{}
+		}
+		return printJSON(usage)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "%10s\t%10s\t%4s\tBUCKET\tKEY\tETAG\tVERSION\n", "CACHED", "SIZE", "%")
+	var cached, size int64
+	for _, u := range usage {
+		pct := 100.0
+		if u.Size > 0 {
+			pct = 100 * float64(u.CachedBytes) / float64(u.Size)
+		}
+		fmt.Fprintf(tw, "%10s\t%10s\t%4.0f\t%s\t%s\t%s\t%s\n", control.Bytes(u.CachedBytes), control.Bytes(u.Size), pct,
+			u.Bucket, quoteKey(u.Key), u.ETag, u.ID)
+		cached += u.CachedBytes
+		size += u.Size
+	}
+	_ = tw.Flush()
+	fmt.Printf("total: %s cached of %s in %d objects (%s)\n", control.Bytes(cached), control.Bytes(size), len(usage), t.dir)
+	return 0
+}
+
+// quoteKey shows a key on one line even if it holds control characters.
+func quoteKey(k string) string {
+	for _, r := range k {
+		if r < 0x20 || r == 0x7f || r == '\uFFFD' {
+			return fmt.Sprintf("%q", k)
+		}
+	}
+	return k
+}
+
+func cacheVerify(t *cacheTarget, asJSON bool) int {
+	var rep blockcache.VerifyReport
+	var err error
+	if !asJSON {
+		fmt.Fprintf(os.Stderr, "verifying every cached block in %s ...\n", t.dir)
+	}
+	if t.client != nil {
+		rep, err = t.client.Verify(context.Background())
+	} else {
+		last := time.Now()
+		rep, err = t.cache.Verify(func(checked int64) {
+			if !asJSON && time.Since(last) >= 2*time.Second {
+				last = time.Now()
+				fmt.Fprintf(os.Stderr, "verify: %s checked\n", control.Bytes(checked))
+			}
+		})
+	}
+	if err != nil {
+		return subFail(err)
+	}
+	code := 0
+	if len(rep.Bad) > 0 {
+		code = 1
+	}
+	if asJSON {
+		if rep.Bad == nil {
+			rep.Bad = []blockcache.BadBlock{}
+		}
+		if c := printJSON(rep); c != 0 {
+			return c
+		}
+		return code
+	}
+	for _, b := range rep.Bad {
+		fmt.Printf("bad block: %s block %d (etag %s): dropped, it will be fetched again\n", quoteKey(b.Key), b.Block, b.ETag)
+	}
+	fmt.Printf("checked %d blocks (%s) of %d objects: %d bad\n", rep.Blocks, control.Bytes(rep.Bytes), rep.Objects, len(rep.Bad))
+	return code
+}
+
+func cacheClear(t *cacheTarget, key string, asJSON bool) int {
+	var res control.ClearResult
+	if t.client != nil {
+		var err error
+		if res, err = t.client.Clear(context.Background(), key); err != nil {
+			return subFail(err)
+		}
+	} else {
+		res.Objects, res.Bytes = t.cache.Clear("", key)
+	}
+	if asJSON {
+		return printJSON(res)
+	}
+	what := "everything"
+	if key != "" {
+		what = quoteKey(key)
+	}
+	fmt.Printf("cleared %s: %d object versions, %s\n", what, res.Objects, control.Bytes(res.Bytes))
+	return 0
+}
+
+// quietLogger logs only warnings and errors, to stderr: a cache opened by a
+// subcommand should not narrate its housekeeping.
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }

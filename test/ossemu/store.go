@@ -8,6 +8,7 @@ import (
 	"hash/crc64"
 	"io"
 	"mime"
+	"net/http"
 	"path"
 	"sort"
 	"strings"
@@ -52,7 +53,7 @@ func (r RestoreState) header(now time.Time) string {
 	case r.Ongoing:
 		return `ongoing-request="true"`
 	case r.readable(now):
-		return fmt.Sprintf(`ongoing-request="false", expiry-date="%s"`, r.Expiry.UTC().Format(time.RFC1123))
+		return fmt.Sprintf(`ongoing-request="false", expiry-date="%s"`, r.Expiry.UTC().Format(http.TimeFormat))
 	}
 	return ""
 }

@@ -1,0 +1,49 @@
+package fetcher
+
+import "context"
+
+// Warm fetches every block of o that is not cached (`ossmount warm`), with
+// the same parts, coalescing and shared semaphore as readers: a reader of
+// the same object waits on Warm's fetches instead of duplicating them. It
+// keeps a window of MaxReadahead bytes of parts ahead of the block it waits
+// for, started a whole part at a time so parts keep their full size.
+//
+// progress, if not nil, gets the bytes of o that are cached or were fetched
+// so far, after each block. Cancelling ctx stops Warm from waiting and from
+// starting parts; parts already running finish into the cache, so what was
+// fetched stays cached.
+func (f *Fetcher) Warm(ctx context.Context, o *Object, progress func(done int64)) error {
+	n := o.numBlocks()
+	partBlocks := int(max(f.cfg.PartSize/o.BlockSize, 1))
+	window := max(int(f.cfg.MaxReadahead/o.BlockSize), partBlocks)
+	ahead := 0 // blocks [0, ahead) have been started (or were cached)
+	var done int64
+	for b := 0; b < n; b++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		for ahead < n && ahead < b+window {
+			to := min(ahead+partBlocks, n)
+			f.start(o, ahead, to-1, false)
+			ahead = to
+		}
+		// In flight: its entry; cached: nil; lost meanwhile (evicted, or
+		// its part failed): a fetch of its own.
+		if fe := f.start(o, b, b, true)[b]; fe != nil {
+			select {
+			case <-fe.done:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			if fe.err != nil {
+				return fe.err
+			}
+		}
+		_, bLen := o.blockSpan(b)
+		done += bLen
+		if progress != nil {
+			progress(done)
+		}
+	}
+	return nil
+}
