@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -35,6 +36,7 @@ type fakeStore struct {
 	stallAfter int64 // stall the next stallCount bodies after this many bytes
 	stallCount int
 	stall      chan struct{} // closed to release stalls (test cleanup)
+	afterGet   func()        // called (locked) after each GET's answer is built
 }
 
 func newFakeStore(size int) *fakeStore {
@@ -85,6 +87,9 @@ func (s *fakeStore) Get(ctx context.Context, req GetRequest) (*GetResponse, erro
 	resp := &GetResponse{Info: s.info(), StatusCode: http.StatusPartialContent, RangeStart: req.Start, ContentLength: int64(len(body)), Body: &countBody{rc, &s.bodyBytes}}
 	if size == 0 {
 		resp.StatusCode = http.StatusOK
+	}
+	if s.afterGet != nil {
+		s.afterGet()
 	}
 	return resp, nil
 }
@@ -484,5 +489,52 @@ func TestReadaheadWindow(t *testing.T) {
 	var nilRA *Readahead
 	if from, to := nilRA.advance(0, 10, 100, part, maxW); to > from {
 		t.Fatal("nil readahead read ahead")
+	}
+}
+
+func TestProbeResumesACutBody(t *testing.T) {
+	st, _, f, _ := setup(t, 3*testBS, Config{Retries: 2})
+	// More cuts than retries: only progress keeps the open going.
+	st.mu.Lock()
+	st.resetAfter, st.resetCount = int64(testBS/8), 6
+	st.mu.Unlock()
+	res, err := f.Probe(context.Background(), "obj", Conditions{}, testBS)
+	if err != nil || !bytes.Equal(res.First, st.data[:testBS]) {
+		t.Fatalf("probe through cut bodies: %v (%d bytes)", err, len(res.First))
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if got := st.bodyBytes.Load(); got != int64(testBS) {
+		t.Errorf("resumed probe moved %d body bytes, want %d (nothing twice)", got, testBS)
+	}
+	for _, r := range st.ranges[1:] {
+		if strings.HasPrefix(r, "0-") {
+			t.Errorf("a retry started over at 0: %v", st.ranges)
+		}
+	}
+}
+
+func TestProbeStartsOverWhenTheObjectChanges(t *testing.T) {
+	st, _, f, _ := setup(t, 3*testBS, Config{Retries: 2})
+	st.mu.Lock()
+	st.resetAfter, st.resetCount = int64(testBS/4), 1
+	// The object is replaced right after the first (cut) answer: the
+	// resume's If-Match fails and the open starts over on the new version.
+	st.afterGet = func() {
+		next := make([]byte, len(st.data))
+		for i := range next {
+			next[i] = st.data[i] ^ 0x5a
+		}
+		st.data, st.etag, st.afterGet = next, `"E2"`, nil
+	}
+	st.mu.Unlock()
+	res, err := f.Probe(context.Background(), "obj", Conditions{}, testBS)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if err != nil || res.Info.ETag != `"E2"` || !bytes.Equal(res.First, st.data[:testBS]) {
+		t.Fatalf("probe across a change: %v, etag %s", err, res.Info.ETag)
+	}
+	if len(st.ranges) != 3 || !strings.HasPrefix(st.ranges[2], "0-") {
+		t.Errorf("want a first GET, a refused resume, a fresh GET: %v", st.ranges)
 	}
 }

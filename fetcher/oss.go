@@ -29,17 +29,21 @@ type OSSConfig struct {
 	Parallel int
 	// ReadTimeout bounds one read of a response body (an idle deadline).
 	ReadTimeout time.Duration
-	Logger      *slog.Logger // each request at debug level; never credentials
+	// Retries is how often a HEAD or LIST that failed transiently is sent
+	// again, with backoff (GETs are the fetcher's to retry).
+	Retries int
+	Logger  *slog.Logger // each request at debug level; never credentials
 }
 
 // OSSStore implements Store (and the listing calls the namespace needs)
 // with the Alibaba Cloud OSS Go SDK v2. The SDK's own retryer is turned off:
 // the fetcher retries uniformly, resuming bodies from the last byte received.
 type OSSStore struct {
-	client *oss.Client
-	bucket string
-	log    *slog.Logger
-	counts requestCounters
+	client  *oss.Client
+	bucket  string
+	log     *slog.Logger
+	counts  requestCounters
+	retries int
 }
 
 // NewOSSStore builds the SDK client. It makes no request.
@@ -81,7 +85,7 @@ func NewOSSStore(cfg OSSConfig) (*OSSStore, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &OSSStore{client: oss.NewClient(c), bucket: cfg.Bucket, log: log}, nil
+	return &OSSStore{client: oss.NewClient(c), bucket: cfg.Bucket, log: log, retries: max(cfg.Retries, 0)}, nil
 }
 
 func httpDate(t time.Time) *string {
@@ -174,8 +178,33 @@ func (s *OSSStore) logRequest(op string, req GetRequest, rng string, err error, 
 		"duration", time.Since(t0), "err", err)
 }
 
+// retryMeta runs a metadata request, again after transient failures (5xx,
+// resets, timeouts, garbled answers) up to the configured retries, with the
+// same backoff as the fetcher's.
+func retryMeta[T any](ctx context.Context, s *OSSStore, op, key string, once func() (T, error)) (T, error) {
+	for attempt := 0; ; attempt++ {
+		v, err := once()
+		if err == nil || !retryable(err) || attempt >= s.retries || ctx.Err() != nil {
+			return v, err
+		}
+		s.log.Warn("request failed, retrying", "op", op, "key", key, "err", err, "attempt", attempt+1)
+		if !sleepCtx(ctx, backoff(attempt+1)) {
+			return v, err
+		}
+	}
+}
+
 // Head returns an object's metadata.
-func (s *OSSStore) Head(ctx context.Context, key string) (_ ObjectInfo, err error) {
+func (s *OSSStore) Head(ctx context.Context, key string) (ObjectInfo, error) {
+	return retryMeta(ctx, s, "HEAD", key, func() (ObjectInfo, error) { return s.headOnce(ctx, key) })
+}
+
+// List returns one page of ListObjectsV2 (delimiter "/", encoding-type=url).
+func (s *OSSStore) List(ctx context.Context, prefix, token string, maxKeys int) (ListPage, error) {
+	return retryMeta(ctx, s, "LIST", prefix, func() (ListPage, error) { return s.listOnce(ctx, prefix, token, maxKeys) })
+}
+
+func (s *OSSStore) headOnce(ctx context.Context, key string) (_ ObjectInfo, err error) {
 	defer func() { s.counts.record(OpHead, false, err) }()
 	t0 := time.Now()
 	out, err := s.client.HeadObject(ctx, &oss.HeadObjectRequest{Bucket: oss.Ptr(s.bucket), Key: oss.Ptr(key)})
@@ -200,8 +229,7 @@ type ListPage struct {
 	NextToken string       // "" when this was the last page
 }
 
-// List returns one page of ListObjectsV2 (delimiter "/", encoding-type=url).
-func (s *OSSStore) List(ctx context.Context, prefix, token string, maxKeys int) (_ ListPage, err error) {
+func (s *OSSStore) listOnce(ctx context.Context, prefix, token string, maxKeys int) (_ ListPage, err error) {
 	defer func() { s.counts.record(OpList, false, err) }()
 	t0 := time.Now()
 	req := &oss.ListObjectsV2Request{

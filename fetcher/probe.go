@@ -28,10 +28,17 @@ type ProbeResult struct {
 // conditional when the caller has a cached version. One round trip answers
 // both "has it changed?" and "here is block 0", so a cold read's first byte
 // costs no extra request. It honours ctx (the opener's) and retries
-// transient failures.
+// transient failures. A body cut short is resumed from the bytes received,
+// pinned to the version it started with by If-Match, and progress resets
+// the retry count, as for parts: a flaky link slows an open down but does
+// not fail it while bytes keep arriving.
 func (f *Fetcher) Probe(ctx context.Context, key string, cond Conditions, blockSize int64) (ProbeResult, error) {
-	req := GetRequest{Key: key, Start: 0, End: blockSize - 1, IfNoneMatch: cond.IfNoneMatch, IfModifiedSince: cond.IfModifiedSince}
-	var lastErr error
+	first := GetRequest{Key: key, Start: 0, End: blockSize - 1, IfNoneMatch: cond.IfNoneMatch, IfModifiedSince: cond.IfModifiedSince}
+	req := first
+	var (
+		lastErr error
+		partial *ProbeResult // what arrived of the first block so far
+	)
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			if attempt > f.cfg.Retries {
@@ -43,14 +50,19 @@ func (f *Fetcher) Probe(ctx context.Context, key string, cond Conditions, blockS
 				return ProbeResult{}, ctx.Err()
 			}
 		}
-		res, err := f.probeOnce(ctx, req)
+		res, err := f.probeOnce(ctx, req, partial)
 		if err == nil {
 			return res, nil
 		}
 		var re *RequestError
-		if errors.As(err, &re) && re.Status == http.StatusRequestedRangeNotSatisfiable && req.End >= 0 {
+		if errors.As(err, &re) && re.Status == http.StatusRequestedRangeNotSatisfiable && req.End >= 0 && partial == nil {
 			// A server that refuses ranges of empty objects: ask for it whole.
 			req.End = -1
+			continue
+		}
+		if partial != nil && errors.Is(err, ErrChanged) && ctx.Err() == nil {
+			// Replaced between two pieces of its first block: start over.
+			partial, req, lastErr = nil, first, err
 			continue
 		}
 		if !retryable(err) || ctx.Err() != nil {
@@ -59,19 +71,38 @@ func (f *Fetcher) Probe(ctx context.Context, key string, cond Conditions, blockS
 			}
 			return ProbeResult{}, err
 		}
+		if pe := (*probePartial)(nil); errors.As(err, &pe) {
+			if partial == nil || int64(len(pe.res.First)) > int64(len(partial.First)) {
+				attempt = 0 // progress
+			}
+			partial = &pe.res
+			req = GetRequest{Key: key, Start: int64(len(partial.First)), End: int64(cap(partial.First)) - 1, IfMatch: partial.Info.ETag}
+		}
 		f.log.Warn("open GET failed, retrying", "key", key, "err", err, "attempt", attempt+1)
 		lastErr = err
 	}
 }
 
-func (f *Fetcher) probeOnce(ctx context.Context, req GetRequest) (ProbeResult, error) {
+// probePartial is a first-block GET whose body broke off: the answer's
+// metadata and the bytes that arrived (First has the full block's capacity).
+type probePartial struct {
+	res ProbeResult
+	err error
+}
+
+func (p *probePartial) Error() string { return p.err.Error() }
+func (p *probePartial) Unwrap() error { return p.err }
+
+// probeOnce sends one GET of the first block, or, with partial, of the
+// rest of it.
+func (f *Fetcher) probeOnce(ctx context.Context, req GetRequest, partial *ProbeResult) (ProbeResult, error) {
 	if err := f.sem.Acquire(ctx, 1); err != nil {
 		return ProbeResult{}, err
 	}
 	defer f.sem.Release(1)
 	f.probes.Add(1)
 	resp, err := f.store.Get(ctx, req)
-	if errors.Is(err, ErrNotModified) {
+	if errors.Is(err, ErrNotModified) && partial == nil {
 		f.notModified.Add(1)
 		return ProbeResult{NotModified: true}, nil
 	}
@@ -79,30 +110,44 @@ func (f *Fetcher) probeOnce(ctx context.Context, req GetRequest) (ProbeResult, e
 		return ProbeResult{}, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusPartialContent || resp.RangeStart != 0 {
-		return ProbeResult{}, &RequestError{Op: "GET", Key: req.Key, Status: resp.StatusCode, RequestID: resp.RequestID,
-			Kind: ErrProtocol, Err: fmt.Errorf("unexpected answer to a first-block GET (range start %d)", resp.RangeStart)}
+	bad := func(format string, args ...any) error {
+		return &RequestError{Op: "GET", Key: req.Key, Status: resp.StatusCode, RequestID: resp.RequestID,
+			Kind: ErrProtocol, Err: fmt.Errorf(format, args...)}
 	}
-	size := resp.Info.Size
-	want := size
-	if req.End >= 0 {
-		want = min(size, req.End+1)
+	var buf []byte
+	if partial == nil {
+		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusPartialContent || resp.RangeStart != 0 {
+			return ProbeResult{}, bad("unexpected answer to a first-block GET (range start %d)", resp.RangeStart)
+		}
+		want := resp.Info.Size
+		if req.End >= 0 {
+			want = min(want, req.End+1)
+		}
+		if resp.StatusCode == http.StatusPartialContent && resp.ContentLength != want {
+			return ProbeResult{}, bad("Content-Length %d, expected %d", resp.ContentLength, want)
+		}
+		buf = make([]byte, 0, want)
+		partial = &ProbeResult{Info: resp.Info}
+	} else {
+		buf = partial.First
+		if resp.StatusCode != http.StatusPartialContent || resp.RangeStart != req.Start || resp.Info.Size != partial.Info.Size ||
+			resp.ContentLength != req.End-req.Start+1 {
+			return ProbeResult{}, bad("unexpected answer resuming a first-block GET at %d (status %d, range start %d, length %d, size %d)",
+				req.Start, resp.StatusCode, resp.RangeStart, resp.ContentLength, resp.Info.Size)
+		}
 	}
-	if resp.StatusCode == http.StatusPartialContent && resp.ContentLength != want {
-		return ProbeResult{}, &RequestError{Op: "GET", Key: req.Key, Status: resp.StatusCode, RequestID: resp.RequestID,
-			Kind: ErrProtocol, Err: fmt.Errorf("Content-Length %d, expected %d", resp.ContentLength, want)}
-	}
-	buf := make([]byte, want)
 	var stalled atomic.Bool
 	timer := time.AfterFunc(f.cfg.ReadTimeout, func() { stalled.Store(true); resp.Body.Close() })
-	n, err := io.ReadFull(resp.Body, buf)
+	n, err := io.ReadFull(resp.Body, buf[len(buf):cap(buf)])
 	timer.Stop()
 	f.bytes.Add(int64(n))
+	buf = buf[:len(buf)+n]
 	if err != nil {
 		if stalled.Load() {
 			err = fmt.Errorf("no data for %v: %w", f.cfg.ReadTimeout, err)
 		}
-		return ProbeResult{}, &RequestError{Op: "GET", Key: req.Key, Status: resp.StatusCode, RequestID: resp.RequestID, Kind: ErrTransient, Err: err}
+		return ProbeResult{}, &probePartial{res: ProbeResult{Info: partial.Info, First: buf},
+			err: &RequestError{Op: "GET", Key: req.Key, Status: resp.StatusCode, RequestID: resp.RequestID, Kind: ErrTransient, Err: err}}
 	}
-	return ProbeResult{Info: resp.Info, First: buf}, nil
+	return ProbeResult{Info: partial.Info, First: buf}, nil
 }

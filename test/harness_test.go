@@ -47,7 +47,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "end-to-end tests mount FUSE filesystems and must run as root")
 		os.Exit(1)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	printRelTable()
+	os.Exit(code)
 }
 
 // env is one emulator plus one mountpoint and cache dir.

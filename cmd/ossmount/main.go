@@ -139,7 +139,7 @@ func run(cfg *config.Config, ready io.WriteCloser) error {
 	}
 	store, err := fetcher.NewOSSStore(fetcher.OSSConfig{
 		Endpoint: cfg.Endpoint, Region: cfg.Region, Bucket: cfg.Bucket, PathStyle: cfg.PathStyle,
-		Credentials: creds, Parallel: cfg.Parallel, ReadTimeout: cfg.ReadTimeout, Logger: log,
+		Credentials: creds, Parallel: cfg.Parallel, ReadTimeout: cfg.ReadTimeout, Retries: cfg.Retries, Logger: log,
 	})
 	if err != nil {
 		return err

@@ -42,6 +42,32 @@ type Faults struct {
 	// GETs (0 = every one).
 	ShortBodyBytes int64
 	ShortBodyCount int
+	// Protocol faults: answers a correct client must refuse. Each applies
+	// to every matching request while set.
+	//
+	// WrongContentRange: a 206 whose Content-Range starts one byte after
+	// the bytes its body holds.
+	WrongContentRange bool
+	// LengthMismatch: a ranged GET answers 206 with the honest
+	// Content-Range but a Content-Length (and body) this many bytes
+	// shorter than the range.
+	LengthMismatch int64
+	// IgnoreRange: a ranged GET answers 200 with the whole object.
+	IgnoreRange bool
+	// AbsurdSize: GET and HEAD claim the object is 1<<62 bytes long
+	// (Content-Range total, HEAD's Content-Length).
+	AbsurdSize bool
+	// HeadErrorNoDetail: HEAD answers 500 with neither body nor x-oss-err.
+	HeadErrorNoDetail bool
+	// MalformedListing: listings answer 200 with XML cut in the middle.
+	MalformedListing bool
+	// DuplicateListing: listings repeat every entry and reverse their
+	// order.
+	DuplicateListing bool
+	// Down: every request has its connection closed without an answer, as
+	// when the server is down behind a load balancer.
+	Down bool
+
 	// KeyFilter, if set, limits every fault above to requests whose object
 	// key starts with it (bucket-level requests such as listings then get
 	// none).
@@ -85,6 +111,8 @@ type requestPlan struct {
 	latency     time.Duration
 	bytesPerSec int64
 	status      int
+	down        bool
+	proto       Faults // the protocol faults in force (only those fields)
 }
 
 // planRequest decides the faults of a request as it arrives.
@@ -95,7 +123,11 @@ func (s *Server) planRequest(key string) requestPlan {
 	if !f.matches(key) {
 		return requestPlan{}
 	}
-	p := requestPlan{latency: f.Latency, bytesPerSec: f.BytesPerSec}
+	p := requestPlan{latency: f.Latency, bytesPerSec: f.BytesPerSec, down: f.Down, proto: Faults{
+		WrongContentRange: f.WrongContentRange, LengthMismatch: f.LengthMismatch, IgnoreRange: f.IgnoreRange,
+		AbsurdSize: f.AbsurdSize, HeadErrorNoDetail: f.HeadErrorNoDetail,
+		MalformedListing: f.MalformedListing, DuplicateListing: f.DuplicateListing,
+	}}
 	code := func(def int) int {
 		if f.Status5xxCode != 0 {
 			return f.Status5xxCode
@@ -315,3 +347,19 @@ func (c *call) waitGone() {
 	case <-c.s.closed:
 	}
 }
+
+// hangUp closes the request's connection at once, with a TCP RST and no
+// answer.
+func (c *call) hangUp() {
+	conn, _, err := http.NewResponseController(c.w).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = conn.Close()
+}
+
+// absurdSize is what AbsurdSize claims.
+const absurdSize = int64(1) << 62

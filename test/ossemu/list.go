@@ -99,6 +99,10 @@ func (c *call) writeXML(v any) {
 	// OSS writes the quotes of ETags as they are; so does this (valid in
 	// element text, where encoding/xml would write &#34;).
 	body = append([]byte(xml.Header), bytes.ReplaceAll(body, []byte("&#34;"), []byte(`"`))...)
+	if c.proto.MalformedListing {
+		c.addFault("malformed-xml")
+		body = body[:len(body)/2]
+	}
 	h := c.w.Header()
 	h.Set("Content-Type", "application/xml")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
@@ -172,6 +176,14 @@ func (c *call) listObjects(v2 bool) {
 			xc.Owner = &xmlOwner{ID: ownerID, DisplayName: ownerID}
 		}
 		contents = append(contents, xc)
+	}
+	if c.proto.DuplicateListing {
+		c.addFault("duplicate-listing")
+		dup := make([]xmlContents, 0, 2*len(contents))
+		for i := len(contents) - 1; i >= 0; i-- {
+			dup = append(dup, contents[i], contents[i])
+		}
+		contents = dup
 	}
 	next := ""
 	if truncated && len(items) > 0 {

@@ -178,12 +178,21 @@ func (c *call) getObject(head bool) {
 		c.fail(status, ossError{Code: "PreconditionFailed", Condition: cond})
 		return
 	}
+	if head && c.proto.HeadErrorNoDetail {
+		c.addFault("head-error-no-detail")
+		c.w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
 	if head {
 		objectHeaders(h, o, now)
 		if o.md5 != nil {
 			h.Set("Content-MD5", base64.StdEncoding.EncodeToString(o.md5))
 		}
 		h.Set("Content-Length", strconv.FormatInt(o.size, 10))
+		if c.proto.AbsurdSize {
+			c.addFault("absurd-size")
+			h.Set("Content-Length", strconv.FormatInt(absurdSize, 10))
+		}
 		c.w.WriteHeader(http.StatusOK)
 		return
 	}
@@ -199,9 +208,29 @@ func (c *call) getObject(head bool) {
 		return
 	}
 	objectHeaders(h, o, now)
+	// What Content-Range says; the protocol faults make it, the status or
+	// the body length lie.
+	crStart, crLength, total := start, length, o.size
+	if status == http.StatusPartialContent {
+		switch p := c.proto; {
+		case p.IgnoreRange:
+			c.addFault("ignore-range")
+			status, start, length = http.StatusOK, 0, o.size
+		case p.WrongContentRange:
+			c.addFault("wrong-content-range")
+			crStart++
+		case p.LengthMismatch > 0 && length > p.LengthMismatch:
+			c.addFault("length-mismatch")
+			length -= p.LengthMismatch
+		}
+		if c.proto.AbsurdSize {
+			c.addFault("absurd-size")
+			total = absurdSize
+		}
+	}
 	h.Set("Content-Length", strconv.FormatInt(length, 10))
 	if status == http.StatusPartialContent {
-		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, start+length-1, o.size))
+		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", crStart, crStart+crLength-1, total))
 	} else if o.md5 != nil {
 		h.Set("Content-MD5", base64.StdEncoding.EncodeToString(o.md5))
 	}

@@ -246,7 +246,8 @@ type call struct {
 	bucket string
 	key    string
 	entry  *Request
-	bps    int64 // body bandwidth cap (bytes/s), 0 = none
+	bps    int64  // body bandwidth cap (bytes/s), 0 = none
+	proto  Faults // protocol faults in force for this request
 }
 
 func (c *call) update(f func(*Request)) {
@@ -365,6 +366,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Server", "AliyunOSS")
 
 	plan := s.planRequest(key)
+	if plan.down {
+		c.addFault("down")
+		c.hangUp()
+		return
+	}
+	c.proto = plan.proto
 	if plan.latency > 0 {
 		c.addFault("latency")
 		if !c.sleep(plan.latency) {
