@@ -131,7 +131,9 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 		d.m.dirAttr(ino, &out.Attr)
 	} else {
 		ino := d.m.v.Ino(p, false)
-		child = d.NewInode(ctx, &fileNode{m: d.m, path: p, dir: d.path, entry: e, at: time.Now()}, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: ino})
+		gen := d.m.v.Gen(p, e.ETag)
+		child = d.NewInode(ctx, &fileNode{m: d.m, path: p, dir: d.path, etag: e.ETag, entry: e, at: time.Now()},
+			gofs.StableAttr{Mode: syscall.S_IFREG, Ino: ino, Gen: gen})
 		// go-fuse keeps the first node it made for this inode number.
 		if f, ok := child.Operations().(*fileNode); ok {
 			f.setEntry(e)
@@ -192,6 +194,12 @@ type fileNode struct {
 	path string
 	dir  string
 
+	// etag is the version this node (one generation of the path's inode)
+	// stands for; an open that finds another version fails with ESTALE,
+	// which makes the kernel look the name up again and get the new
+	// generation's node (see vfs.FS.Gen).
+	etag string
+
 	mu    sync.Mutex // guards entry, at
 	entry vfs.Entry  // last known metadata, as the kernel was told it
 	at    time.Time  // when entry was learnt
@@ -247,6 +255,13 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	h, res, err := f.m.v.Open(ctx, f.path)
 	if err != nil {
 		return nil, 0, errnoOf(err)
+	}
+	if !vfs.SameETag(res.Entry.ETag, f.etag) {
+		// Another version than this inode's: the kernel retries the open
+		// after a fresh lookup, which makes the new version's inode.
+		f.m.v.Gen(f.path, res.Entry.ETag)
+		h.Release()
+		return nil, 0, syscall.ESTALE
 	}
 	f.mu.Lock()
 	old := f.entry

@@ -1,12 +1,20 @@
 package test
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"math"
 	"math/rand/v2"
+	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -445,5 +453,435 @@ func TestKill9DuringConcurrentReads(t *testing.T) {
 		t.Errorf("fetched %d bytes for %d bytes of objects over %d kills; at most %d expected", fetched, total, sc.kills, limit)
 	}
 	row.Note = fmt.Sprintf("fetched %.2f× the objects' size", float64(fetched)/float64(total))
+	addRelRow(row)
+}
+
+func readLog(e *env) string {
+	b, _ := os.ReadFile(e.logFile)
+	return string(b)
+}
+
+// errorLines counts the log's ERROR lines containing what.
+func (e *env) errorLines(what string) int {
+	b, _ := os.ReadFile(e.logFile)
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, "level=ERROR") && strings.Contains(line, what) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestSmallAndFailingCacheDisk puts the cache on a 64 MiB tmpfs: a file
+// larger than it reads correctly while the filesystem never fills; then the
+// filesystem turns read-only, then the cache directory is deleted, and
+// reads go on working, with one error line for each.
+func TestSmallAndFailingCacheDisk(t *testing.T) {
+	sc := scale()
+	e := newEnv(t)
+	fsDir := filepath.Join(t.TempDir(), "cachefs")
+	if err := os.Mkdir(fsDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64m,mode=0700", "tmpfs", fsDir).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() {
+		e.unmount()
+		_ = syscall.Unmount(fsDir, syscall.MNT_DETACH)
+	})
+	e.cacheDir = filepath.Join(fsDir, "cache")
+	big := pattern(3000, sc.bigSize)
+	e.put("big.bin", big)
+	e.mount("block_size=64K", "part_size=1M", "min_free=8M")
+	pid := e.cmd.Process.Pid
+	resetPeakRSS(pid)
+
+	// Watch the filesystem while the big file is read twice over.
+	stop := make(chan struct{})
+	minFree := make(chan int64, 1)
+	go func() {
+		low := int64(math.MaxInt64)
+		for {
+			var st syscall.Statfs_t
+			if syscall.Statfs(fsDir, &st) == nil {
+				low = min(low, int64(st.Bavail)*st.Bsize)
+			}
+			select {
+			case <-stop:
+				minFree <- low
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	row := relRow{Kind: fmt.Sprintf("%d MiB file through a 64 MiB cache filesystem", sc.bigSize>>20)}
+	for i := 0; i < 2; i++ {
+		o := boundedRead(e.path("big.bin"), big, 5*time.Minute)
+		row.Reads++
+		row.BytesVerified += o.verified
+		row.WrongBytes += o.wrong
+		if o.err != nil || o.wrong != 0 || o.hung {
+			t.Fatalf("read %d through a small cache: %+v", i, o)
+		}
+		dropPages(t, e.path("big.bin"))
+	}
+	close(stop)
+	low := <-minFree
+	if low <= 0 {
+		t.Errorf("the cache filesystem filled up")
+	}
+	row.PeakRSS = procStatus(pid, "VmHWM")
+	row.Note = fmt.Sprintf("lowest free space %.1f MiB (min_free=8M)", float64(low)/(1<<20))
+	addRelRow(row)
+
+	// Read-only cache filesystem: reads stream through, one error line.
+	// (A filesystem with files open for writing cannot be remounted
+	// read-only, so the daemon's tmpfs is detached and a read-only one
+	// takes its place: files already open keep their old home, every new
+	// object meets EROFS.)
+	if out, err := exec.Command("umount", "-l", fsDir).CombinedOutput(); err != nil {
+		t.Fatalf("umount -l: %v %s", err, out)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", fsDir).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v %s", err, out)
+	}
+	if err := os.MkdirAll(filepath.Join(e.cacheDir, "objects"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-o", "remount,ro", fsDir).CombinedOutput(); err != nil {
+		t.Fatalf("remount ro: %v %s", err, out)
+	}
+	before := e.errorLines("cache")
+	for i := 0; i < 3; i++ {
+		key := fmt.Sprintf("ro%d.bin", i)
+		data := pattern(int64(3100+i), 3<<20)
+		e.put(key, data)
+		assertSame(t, "read with a read-only cache", mustRead(t, e.path(key)), data)
+	}
+	if !strings.Contains(tail(readLog(e), 20000), "read-only file system") {
+		t.Errorf("the log does not name the read-only filesystem")
+	}
+	if n := e.errorLines("cache") - before; n < 1 || n > 2 {
+		t.Errorf("a read-only cache filesystem logged %d error lines, want one (or one per kind of failure)", n)
+	}
+
+	// Cache directory deleted while mounted: with the read-only tmpfs gone
+	// too, cache_dir names nothing.
+	if err := syscall.Unmount(fsDir, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(e.cacheDir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("cache dir still there: %v", err)
+	}
+	before = e.errorLines("cache")
+	for i := 0; i < 3; i++ {
+		key := fmt.Sprintf("gone%d.bin", i)
+		data := pattern(int64(3200+i), 3<<20)
+		e.put(key, data)
+		assertSame(t, "read with the cache dir deleted", mustRead(t, e.path(key)), data)
+	}
+	if n := e.errorLines("cache") - before; n > 2 {
+		t.Errorf("a deleted cache dir logged %d error lines, want at most one per kind of failure", n)
+	}
+	e.alive(t)
+	if testing.Verbose() {
+		b, _ := os.ReadFile(e.logFile)
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, "level=ERROR") || strings.Contains(l, "level=WARN") {
+				t.Log(l)
+			}
+		}
+	}
+}
+
+// TestHostileKeys mounts a bucket of keys that cannot all be paths and
+// checks each one's documented result (README, "Keys that are not paths"):
+// no panic, nothing escapes cache_dir, every readable key reads right.
+func TestHostileKeys(t *testing.T) {
+	e := newEnv(t)
+	long := strings.Repeat("n", 300)
+	comp := strings.Repeat("c", 240)
+	deep := "h/" + strings.Join([]string{comp, comp, comp, comp}, "/") // a 1,000-byte key
+	keys := map[string]string{
+		"h/../escape":      "hidden",
+		"h/./dot":          "hidden",
+		"h//double":        "hidden",
+		"h/" + long:        "hidden",
+		"h/trail/":         "dir",  // a directory marker
+		"h/marker/":        "dir",  // a marker with content: still the directory
+		"h/both":           "dir",  // a file that is also a prefix: the directory
+		"h/both/child":     "file", // ...whose children read
+		deep:               "file",
+		"h/new\nline":      "file",
+		"h/ctl\x01\x7f":    "file",
+		"h/bad\xff\xfeutf": "file",
+		"h/sp ace%2F&?#":   "file",
+	}
+	datas := map[string][]byte{}
+	i := 0
+	for k := range keys {
+		i++
+		d := pattern(int64(4000+i), 1000+i)
+		if k == "h/trail/" {
+			d = nil
+		}
+		datas[k] = d
+		e.put(k, d)
+	}
+	e.mount()
+	ents, err := os.ReadDir(e.path("h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown := map[string]bool{}
+	for _, d := range ents {
+		if shown[d.Name()] {
+			t.Errorf("%q listed twice", d.Name())
+		}
+		shown[d.Name()] = true
+	}
+	for k, want := range keys {
+		rel := strings.TrimSuffix(strings.TrimPrefix(k, "h/"), "/")
+		top, _, _ := strings.Cut(rel, "/")
+		switch want {
+		case "hidden":
+			if shown[rel] || (top != "" && top != "." && top != ".." && shown[top] && !strings.Contains(rel, "/")) {
+				t.Errorf("key %q should be hidden; listing %v", k, names(ents))
+			}
+		case "dir":
+			fi, err := os.Stat(e.path("h/" + rel))
+			if err != nil || !fi.IsDir() || !shown[rel] {
+				t.Errorf("key %q: want a directory: %v", k, err)
+			}
+		case "file":
+			if !shown[top] {
+				t.Errorf("key %q: %q not listed", k, top)
+			}
+			got, err := os.ReadFile(e.path("h/" + rel))
+			if err != nil {
+				t.Errorf("key %q: %v", k, err)
+				continue
+			}
+			if !bytes.Equal(got, datas[k]) {
+				t.Errorf("key %q: wrong content", k)
+			}
+		}
+	}
+	if _, err := os.Stat(e.path("h/..")); err != nil {
+		t.Errorf("h/..: %v", err)
+	}
+	if _, err := os.Stat(e.path("escape")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("escape at the root: %v", err)
+	}
+	e.alive(t)
+	// The cache holds hashes only: nothing named after a key, nothing
+	// outside cache_dir.
+	hashName := regexp.MustCompile(`^([0-9a-f]{2}|[0-9a-f]{32,}\.(data|ckpt)|objects|lock|control\.sock)$`)
+	_ = filepath.Walk(e.cacheDir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && p != e.cacheDir && !hashName.MatchString(fi.Name()) {
+			t.Errorf("cache entry %q is not a hash name", p)
+		}
+		return nil
+	})
+	parent, _ := os.ReadDir(filepath.Dir(e.cacheDir))
+	for _, d := range parent {
+		if n := d.Name(); n != "cache" && n != "mnt" && n != "ossmount.log" {
+			t.Errorf("something appeared beside the cache dir: %q", n)
+		}
+	}
+}
+
+func names(ents []os.DirEntry) []string {
+	var out []string
+	for _, d := range ents {
+		out = append(out, d.Name())
+	}
+	return out
+}
+
+// goroutines reads the daemon's goroutine count from its pprof endpoint.
+func goroutines(t *testing.T, addr string) int {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	line, _ := bufio.NewReader(resp.Body).ReadString('\n')
+	n, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "goroutine profile: total ")))
+	if err != nil {
+		t.Fatalf("goroutine profile header %q", line)
+	}
+	return n
+}
+
+// TestSoakMixedReadsWhileReplacing runs 16 readers, sequential and random,
+// over a set of objects while some are replaced. Every byte must belong to
+// the version the reading handle opened (or the read fails with ESTALE);
+// memory, file descriptors and goroutines must not grow.
+func TestSoakMixedReadsWhileReplacing(t *testing.T) {
+	sc := scale()
+	const objSize = 1 << 20
+	e := newEnv(t)
+	addr := freePort(t)
+	e.mount("block_size=64K", "part_size=256K", "cache_size=24M", "metrics_addr="+addr)
+	pid := e.cmd.Process.Pid
+
+	var vmu sync.Mutex
+	versions := make([][]int64, sc.soakFiles) // seeds, oldest first
+	key := func(i int) string { return fmt.Sprintf("soak/o%02d.bin", i) }
+	for i := range versions {
+		versions[i] = []int64{int64(5000 + i*1000)}
+		e.put(key(i), pattern(versions[i][0], objSize))
+	}
+	matches := func(i int, seed int64, off int64, got []byte) bool {
+		return bytes.Equal(got, pattern(seed, objSize)[off:off+int64(len(got))])
+	}
+	baseGoroutines := goroutines(t, addr)
+	resetPeakRSS(pid)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	row := relRow{Kind: fmt.Sprintf("soak %s: 16 readers, %d objects, replacements", sc.soakFor, sc.soakFiles)}
+	fail := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		if row.WrongBytes == 0 {
+			t.Errorf(format, args...)
+		}
+		row.WrongBytes++
+	}
+	// findVersion returns the version seeds of object i that got may be.
+	candidates := func(i int) []int64 {
+		vmu.Lock()
+		defer vmu.Unlock()
+		return slices.Clone(versions[i])
+	}
+	for r := 0; r < 16; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(r), 9))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				i := rng.IntN(sc.soakFiles)
+				f, err := os.Open(e.path(key(i)))
+				if err != nil {
+					if !cleanReadError(err) {
+						fail("open %s: %v", key(i), err)
+					}
+					continue
+				}
+				var seed int64 = -1
+				var n, verified int64
+				var rerr error
+				check := func(off int64, got []byte) {
+					if seed < 0 {
+						for _, s := range candidates(i) {
+							if matches(i, s, off, got) {
+								seed = s
+								break
+							}
+						}
+						if seed < 0 {
+							fail("%s at %d: bytes of no version", key(i), off)
+							return
+						}
+					} else if !matches(i, seed, off, got) {
+						fail("%s at %d: bytes of another version than the handle's", key(i), off)
+						return
+					}
+					verified += int64(len(got))
+				}
+				if r%2 == 0 { // sequential
+					got, err := io.ReadAll(f)
+					rerr = err
+					if err == nil {
+						if len(got) != objSize {
+							fail("%s: %d bytes", key(i), len(got))
+						} else {
+							check(0, got)
+						}
+					}
+					n++
+				} else { // random
+					buf := make([]byte, 128<<10)
+					for k := 0; k < 16 && rerr == nil; k++ {
+						ln := int64(4<<10) << rng.IntN(6)
+						off := rng.Int64N(objSize - ln)
+						m, err := f.ReadAt(buf[:ln], off)
+						if err != nil {
+							rerr = err
+							break
+						}
+						check(off, buf[:m])
+						n++
+					}
+				}
+				f.Close()
+				mu.Lock()
+				row.Reads += n
+				row.BytesVerified += verified
+				if rerr != nil {
+					row.Errors++
+					if !errors.Is(rerr, syscall.ESTALE) {
+						t.Errorf("read %s: %v (want only ESTALE)", key(i), rerr)
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	// Replace a few objects every half second.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		rng := rand.New(rand.NewPCG(7, 7))
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+			i := rng.IntN(max(sc.soakFiles/4, 1))
+			vmu.Lock()
+			seed := versions[i][len(versions[i])-1] + 1
+			versions[i] = append(versions[i], seed)
+			vmu.Unlock()
+			e.put(key(i), pattern(seed, objSize))
+		}
+	}()
+	time.Sleep(sc.soakFor / 5)
+	midRSS, midFDs := procStatus(pid, "VmRSS"), openFDs(pid)
+	time.Sleep(sc.soakFor - sc.soakFor/5)
+	close(stop)
+	wg.Wait()
+	endRSS, endFDs := procStatus(pid, "VmRSS"), openFDs(pid)
+	time.Sleep(2 * time.Second) // idle: connections and fetches wind down
+	endGoroutines := goroutines(t, addr)
+	e.alive(t)
+	if endRSS > midRSS+midRSS/2+32<<20 {
+		t.Errorf("RSS grew from %d MiB to %d MiB", midRSS>>20, endRSS>>20)
+	}
+	if endFDs > midFDs+32 {
+		t.Errorf("open files grew from %d to %d", midFDs, endFDs)
+	}
+	// Idle keep-alive connections hold two goroutines each, at most
+	// 2×parallel (16) of them; anything beyond is a leak.
+	if endGoroutines > baseGoroutines+2*16+16 {
+		t.Errorf("goroutines: %d before the load, %d after it", baseGoroutines, endGoroutines)
+	}
+	if row.Reads == 0 || row.BytesVerified == 0 {
+		t.Errorf("the soak read nothing")
+	}
+	row.PeakRSS = procStatus(pid, "VmHWM")
+	row.Note = fmt.Sprintf("RSS %d→%d MiB, fds %d→%d, goroutines %d→%d (idle)", midRSS>>20, endRSS>>20, midFDs, endFDs, baseGoroutines, endGoroutines)
 	addRelRow(row)
 }

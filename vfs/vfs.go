@@ -103,6 +103,7 @@ type FS struct {
 	nextIno uint64                 //
 	objects map[string]*openObject // version ID → shared object state of open handles
 	hidden  map[string]bool        // keys already logged as hidden (bounded)
+	gens    map[string]fileGen     // file path → the version its current generation stands for
 
 	openFlight singleflight.Group // revalidations in flight, by key and conditions
 }
@@ -146,6 +147,7 @@ func New(opts Options, lister Lister, fetch *fetcher.Fetcher, cache *blockcache.
 		nextIno: 2,
 		objects: make(map[string]*openObject),
 		hidden:  make(map[string]bool),
+		gens:    make(map[string]fileGen),
 	}
 }
 
@@ -164,6 +166,37 @@ func (v *FS) Ino(p string, isDir bool) uint64 {
 	v.nextIno++
 	v.inos[k] = ino
 	return ino
+}
+
+// fileGen is the inode generation of a file path and the version (ETag)
+// it stands for.
+type fileGen struct {
+	etag string
+	gen  uint64
+}
+
+// Gen returns the inode generation for file p at version etag: the same
+// while the object keeps its ETag, one more each time it changes. The FUSE
+// layer gives every generation its own kernel inode (same inode number),
+// so each version has its own page cache: a file opened before a change
+// keeps reading its own version's pages (or gets ErrStale), never pages
+// another opener filled with the new version.
+func (v *FS) Gen(p, etag string) uint64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	g, ok := v.gens[p]
+	if !ok {
+		g = fileGen{etag: etag, gen: 1}
+	} else if !SameETag(g.etag, etag) {
+		g = fileGen{etag: etag, gen: g.gen + 1}
+	}
+	v.gens[p] = g
+	return g.gen
+}
+
+// SameETag compares ETags as OSS writes them, quotes and case aside.
+func SameETag(a, b string) bool {
+	return strings.EqualFold(strings.Trim(a, `"`), strings.Trim(b, `"`))
 }
 
 func (v *FS) key(p string) string { return v.opts.Prefix + p }

@@ -1,0 +1,105 @@
+package vfs
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ossmount/ossmount/fetcher"
+)
+
+// keyLister serves a fixed set of keys the way a delimited
+// ListObjectsV2 does: objects and common prefixes under a prefix.
+type keyLister struct{ keys []string } // sorted
+
+func (l *keyLister) List(ctx context.Context, prefix, token string, maxKeys int) (fetcher.ListPage, error) {
+	var page fetcher.ListPage
+	for _, k := range l.keys {
+		rest, ok := strings.CutPrefix(k, prefix)
+		if !ok {
+			continue
+		}
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			if p := prefix + rest[:i+1]; len(page.Prefixes) == 0 || page.Prefixes[len(page.Prefixes)-1] != p {
+				page.Prefixes = append(page.Prefixes, p)
+			}
+			continue
+		}
+		page.Objects = append(page.Objects, fetcher.ObjectInfo{Key: k, Size: int64(len(k))})
+	}
+	return page, nil
+}
+
+func (l *keyLister) Head(ctx context.Context, key string) (fetcher.ObjectInfo, error) {
+	if _, ok := slices.BinarySearch(l.keys, key); ok {
+		return fetcher.ObjectInfo{Key: key, Size: int64(len(key))}, nil
+	}
+	return fetcher.ObjectInfo{}, &fetcher.RequestError{Op: "HEAD", Key: key, Status: 404, Kind: fetcher.ErrNotFound}
+}
+
+// FuzzKeyToPath feeds arbitrary key sets (separated by NUL) to the
+// namespace and checks what it makes of them: every name is a valid file
+// name, names are unique and sorted in each directory, a file is exactly
+// one key and a directory is a real prefix, and lookups agree with
+// listings. Nothing may panic.
+func FuzzKeyToPath(f *testing.F) {
+	for _, seed := range []string{
+		"a\x00b/c\x00b/d/e",
+		"h/../escape\x00h/./dot\x00h//double\x00h/trail/\x00h/both\x00h/both/child",
+		"dir/\x00dir/x\x00dir//y\x00/lead\x00trail/",
+		"new\nline\x00ctl\x01\x00bad\xff\xfe\x00" + strings.Repeat("n", 300),
+		"p/x\x00p/y/z\x00q",
+	} {
+		f.Add(seed, "")
+		f.Add(seed, "p/")
+	}
+	f.Fuzz(func(t *testing.T, blob, prefix string) {
+		if prefix != "" && !strings.HasSuffix(prefix, "/") {
+			prefix += "/"
+		}
+		keys := strings.Split(blob, "\x00")
+		slices.Sort(keys)
+		keys = slices.Compact(keys)
+		set := &keyLister{keys: keys}
+		v := New(Options{Prefix: prefix, MetadataTTL: time.Hour, NegativeTTL: time.Hour,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, set, nil, nil)
+		ctx := context.Background()
+		var walk func(dir string, depth int)
+		walk = func(dir string, depth int) {
+			ents, err := v.ReadDir(ctx, dir)
+			if err != nil {
+				t.Fatalf("ReadDir(%q): %v", dir, err)
+			}
+			for i, e := range ents {
+				if !validName(e.Name) || strings.Contains(e.Name, "/") {
+					t.Fatalf("dir %q lists an invalid name %q", dir, e.Name)
+				}
+				if i > 0 && ents[i-1].Name >= e.Name {
+					t.Fatalf("dir %q: %q then %q (unsorted or duplicate)", dir, ents[i-1].Name, e.Name)
+				}
+				p := path.Join(dir, e.Name)
+				key := prefix + p
+				if e.IsDir {
+					if !slices.ContainsFunc(keys, func(k string) bool { return strings.HasPrefix(k, key+"/") }) {
+						t.Fatalf("directory %q has no key under it", p)
+					}
+				} else if _, ok := slices.BinarySearch(keys, key); !ok {
+					t.Fatalf("file %q is no key", p)
+				}
+				got, err := v.Lookup(ctx, dir, e.Name)
+				if err != nil || got.IsDir != e.IsDir {
+					t.Fatalf("Lookup(%q, %q) = %+v, %v; listed as dir=%v", dir, e.Name, got, err, e.IsDir)
+				}
+				if e.IsDir && depth < 8 {
+					walk(p, depth+1)
+				}
+			}
+		}
+		walk("", 0)
+	})
+}
