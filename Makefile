@@ -7,7 +7,7 @@ BIN     := bin
 CORE := ./checkpoint/ ./blockcache/ ./fetcher/ ./vfs/ ./config/ ./test/ossemu/ ./test/cmd/ossemu/ ./control/ ./cmd/ossmount/
 PREFIX  ?= /usr/local
 
-.PHONY: all build deps test unit e2e lint bench demo demo-stop install uninstall clean
+.PHONY: all build deps test unit fuzz e2e lint bench reliability demo demo-stop install uninstall clean
 
 all: build
 
@@ -34,8 +34,26 @@ unit:
 e2e: deps build install
 	$(GO) test -count=1 -timeout 15m ./test/ -ossmount=$(CURDIR)/$(BIN)/ossmount
 
+# Each fuzz target for a bounded time (the committed corpus under
+# testdata/fuzz runs in `unit` too). make reliability runs them longer.
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./checkpoint/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseOptions$$' -fuzztime $(FUZZTIME) ./config/
+	$(GO) test -run '^$$' -fuzz '^FuzzKeyToPath$$' -fuzztime $(FUZZTIME) ./vfs/
+
 # The one test command (CI runs exactly this through .ci/run).
-test: lint unit e2e
+test: lint unit fuzz e2e
+
+# Faults, kill -9, damaged and small cache disks, hostile keys and a soak,
+# at the scale of issue 5 (make test runs the same tests smaller); prints
+# the table and writes it to test/reliability/results.md.
+RELIABILITY_TESTS := TestFaultsWithConcurrentReaders|TestKill9DuringConcurrentReads|TestSmallAndFailingCacheDisk|TestDamagedCacheFilesAreNeverServed|TestNegativeListingSizesAreLeftOut|TestHostileKeys|TestSoakMixedReadsWhileReplacing
+reliability: deps build install
+	@mkdir -p test/reliability
+	cd test && $(GO) test -count=1 -timeout 60m -run '$(RELIABILITY_TESTS)' -ossmount=$(CURDIR)/$(BIN)/ossmount \
+	  -reliability -reliability-out $(CURDIR)/test/reliability/results.md
+	$(MAKE) fuzz FUZZTIME=60s
 
 # The peers and fio come from Debian; the emulator runs inside the driver.
 bench: deps build

@@ -72,6 +72,9 @@ func NewOSSStore(cfg OSSConfig) (*OSSStore, error) {
 		t.MaxIdleConnsPerHost = par + 8
 		t.MaxIdleConns = par + 8
 		t.ResponseHeaderTimeout = rt
+		// OSS headers are a few KiB (user metadata is limited to 8 KiB); a
+		// server sending megabytes of them is refused, not buffered.
+		t.MaxResponseHeaderBytes = 1 << 20
 		t.Proxy = http.ProxyFromEnvironment
 	})
 	c := oss.LoadDefaultConfig().
@@ -257,9 +260,6 @@ func (s *OSSStore) listOnce(ctx context.Context, prefix, token string, maxKeys i
 		info := ObjectInfo{Key: deref(o.Key), Size: o.Size, ETag: deref(o.ETag), StorageClass: deref(o.StorageClass)}
 		if o.LastModified != nil {
 			info.LastModified = *o.LastModified
-		}
-		if info.Size < 0 {
-			continue // absurd entry: hidden rather than trusted
 		}
 		page.Objects = append(page.Objects, info)
 	}

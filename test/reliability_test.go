@@ -253,6 +253,9 @@ func TestFaultsWithConcurrentReaders(t *testing.T) {
 		{name: "HEAD 500 without x-oss-err", tag: "head-error-no-detail", set: func(e *env, p string) {
 			e.emu.SetFaults(faults(p, func(f *faultsT) { f.HeadErrorNoDetail = true }))
 		}},
+		{name: "huge response headers (2 MiB)", tag: "huge-header", set: func(e *env, p string) {
+			e.emu.SetFaults(faults(p, func(f *faultsT) { f.HugeHeaderBytes = 2 << 20 }))
+		}},
 		{name: "malformed listing XML", tag: "malformed-xml", listing: true, set: func(e *env, p string) {
 			e.emu.SetFaults(faults("", func(f *faultsT) { f.MalformedListing = true }))
 		}},
@@ -883,5 +886,104 @@ func TestSoakMixedReadsWhileReplacing(t *testing.T) {
 	}
 	row.PeakRSS = procStatus(pid, "VmHWM")
 	row.Note = fmt.Sprintf("RSS %d→%d MiB, fds %d→%d, goroutines %d→%d (idle)", midRSS>>20, endRSS>>20, midFDs, endFDs, baseGoroutines, endGoroutines)
+	addRelRow(row)
+}
+
+// TestNegativeListingSizesAreLeftOut: a listing that gives objects negative
+// sizes has those entries left out (and logged); nothing crashes, and the
+// files are back once the listings are sane again.
+func TestNegativeListingSizesAreLeftOut(t *testing.T) {
+	e := newEnv(t)
+	data := pattern(6000, 5000)
+	e.put("neg/a.bin", data)
+	e.put("neg/sub/b.bin", data)
+	e.mount()
+	e.emu.SetFaults(ossemu.Faults{NegativeListingSize: true})
+	ents, err := os.ReadDir(e.path("neg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(ents); len(got) != 1 || got[0] != "sub" {
+		t.Errorf("listing with negative sizes: %q, want only the directory", got)
+	}
+	e.emu.SetFaults(ossemu.Faults{})
+	e.alive(t)
+	time.Sleep(1100 * time.Millisecond)
+	assertSame(t, "after sane listings", mustRead(t, e.path("neg/a.bin")), data)
+}
+
+// corruptFile damages a cache file in one of three ways.
+func corruptFile(t *testing.T, p, how string, off int64) {
+	t.Helper()
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	switch how {
+	case "truncated":
+		err = f.Truncate(min(off, fi.Size()/2))
+	case "zeroed":
+		_, err = f.WriteAt(make([]byte, min(64<<10, fi.Size()-off)), off)
+	case "bit-flipped":
+		b := make([]byte, 1)
+		if _, err = f.ReadAt(b, off); err == nil {
+			b[0] ^= 0x10
+			_, err = f.WriteAt(b, off)
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDamagedCacheFilesAreNeverServed truncates, zeroes and bit-flips data
+// files and checkpoints while unmounted: every damage is detected, the
+// bytes are refetched, and the reads are right.
+func TestDamagedCacheFilesAreNeverServed(t *testing.T) {
+	e := newEnv(t)
+	const size = 1 << 20
+	row := relRow{Kind: "cache files truncated, zeroed, bit-flipped while unmounted"}
+	i := 0
+	for _, file := range []string{".data", ".ckpt"} {
+		for _, how := range []string{"truncated", "zeroed", "bit-flipped"} {
+			i++
+			key := fmt.Sprintf("dmg/%d.bin", i)
+			data := pattern(int64(7000+i), size)
+			e.put(key, data)
+			e.mount("block_size=64K", "part_size=256K")
+			assertSame(t, "first read", mustRead(t, e.path(key)), data)
+			id := cacheDu(t, e.mnt)[key].ID
+			e.unmount()
+			// Past the checkpoint's header, so a record (not the whole
+			// file's identity) is hit; in the data file, block 5.
+			off := int64(5*64<<10 + 100)
+			if file == ".ckpt" {
+				fi, err := os.Stat(filepath.Join(e.cacheDir, "objects", id[:2], id+".ckpt"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				off = fi.Size() - 20
+			}
+			corruptFile(t, filepath.Join(e.cacheDir, "objects", id[:2], id+file), how, off)
+			e.emu.ResetRequests()
+			e.mount("block_size=64K", "part_size=256K")
+			got := mustRead(t, e.path(key))
+			o := compareBytes(got, data)
+			row.Reads++
+			row.BytesVerified += o.verified
+			row.WrongBytes += o.wrong
+			if o.wrong > 0 {
+				t.Errorf("%s %s: %d wrong bytes served", file, how, o.wrong)
+			}
+			if bodyBytes(e.gets(key)) == 0 {
+				t.Errorf("%s %s: nothing refetched; the damage went unnoticed", file, how)
+			}
+			row.PeakRSS = max(row.PeakRSS, procStatus(e.cmd.Process.Pid, "VmHWM"))
+			e.unmount()
+		}
+	}
+	row.Note = "6 damages, each detected and refetched"
 	addRelRow(row)
 }

@@ -269,6 +269,10 @@ func (v *FS) list(ctx context.Context, dir string) (*listing, error) {
 				v.hide(o.Key, "invalid file name")
 				continue
 			}
+			if o.Size < 0 {
+				v.hide(o.Key, "negative size in the listing")
+				continue
+			}
 			add(Entry{Name: name, Size: o.Size, ETag: o.ETag, LastModified: o.LastModified, StorageClass: o.StorageClass})
 		}
 		for _, p := range page.Prefixes {

@@ -64,6 +64,10 @@ type Faults struct {
 	// DuplicateListing: listings repeat every entry and reverse their
 	// order.
 	DuplicateListing bool
+	// HugeHeaderBytes: every answer carries a header this long.
+	HugeHeaderBytes int
+	// NegativeListingSize: listings give every object the size -1.
+	NegativeListingSize bool
 	// Down: every request has its connection closed without an answer, as
 	// when the server is down behind a load balancer.
 	Down bool
@@ -127,6 +131,7 @@ func (s *Server) planRequest(key string) requestPlan {
 		WrongContentRange: f.WrongContentRange, LengthMismatch: f.LengthMismatch, IgnoreRange: f.IgnoreRange,
 		AbsurdSize: f.AbsurdSize, HeadErrorNoDetail: f.HeadErrorNoDetail,
 		MalformedListing: f.MalformedListing, DuplicateListing: f.DuplicateListing,
+		HugeHeaderBytes: f.HugeHeaderBytes, NegativeListingSize: f.NegativeListingSize,
 	}}
 	code := func(def int) int {
 		if f.Status5xxCode != 0 {

@@ -177,6 +177,12 @@ func (c *call) listObjects(v2 bool) {
 		}
 		contents = append(contents, xc)
 	}
+	if c.proto.NegativeListingSize && len(contents) > 0 {
+		c.addFault("negative-size")
+		for i := range contents {
+			contents[i].Size = -1
+		}
+	}
 	if c.proto.DuplicateListing {
 		c.addFault("duplicate-listing")
 		dup := make([]xmlContents, 0, 2*len(contents))

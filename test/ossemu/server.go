@@ -372,6 +372,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.proto = plan.proto
+	if n := plan.proto.HugeHeaderBytes; n > 0 {
+		c.addFault("huge-header")
+		h.Set("x-oss-meta-huge", strings.Repeat("h", n))
+	}
 	if plan.latency > 0 {
 		c.addFault("latency")
 		if !c.sleep(plan.latency) {
