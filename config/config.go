@@ -407,13 +407,16 @@ func DefaultCacheDir(env func(string) string) string {
 // normalizeEndpoint adds https:// when e has no scheme and drops trailing
 // slashes. It is idempotent.
 func normalizeEndpoint(e string) string {
+	// Slashes go first: "/" alone is no endpoint, and trimming after
+	// adding the scheme would turn "https:///" into "https:".
+	e = strings.TrimRight(e, "/")
 	if e == "" {
 		return ""
 	}
 	if !strings.Contains(e, "://") {
 		e = "https://" + e
 	}
-	return strings.TrimRight(e, "/")
+	return e
 }
 
 func endpointHost(e string) string {

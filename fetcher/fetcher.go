@@ -70,7 +70,27 @@ type Object struct {
 	HasServerCRC bool
 	Blocks       Blocks
 
+	// head is the start of the object the open's GET brought when it did
+	// not cover block 0 (a small first GET answers the first read sooner
+	// than a whole block); reads inside it are served from memory until
+	// block 0 is cached, then it is dropped.
+	head       atomic.Pointer[[]byte]
 	crcChecked atomic.Bool
+}
+
+// SetHead keeps the first len(b) bytes of the object in memory until block
+// 0 is fetched, and starts fetching it (with what follows, as sequential
+// readers will want it).
+func (f *Fetcher) SetHead(o *Object, b []byte) {
+	if len(b) == 0 || o.Size == 0 {
+		return
+	}
+	o.head.Store(&b)
+	if _, err := o.Blocks.ReadAt(make([]byte, 1), 0); err == nil {
+		o.head.Store(nil)
+		return
+	}
+	f.start(o, 0, int(max(f.cfg.PartSize/o.BlockSize, 1))-1, false)
 }
 
 func (o *Object) numBlocks() int {
@@ -201,6 +221,12 @@ func (f *Fetcher) Read(ctx context.Context, o *Object, ra *Readahead, p []byte, 
 	}
 	n, err := o.Blocks.ReadAt(p, off)
 	if err == nil {
+		f.hitBytes.Add(int64(n))
+		readAhead()
+		return n, nil
+	}
+	if h := o.head.Load(); h != nil && off+int64(len(p)) <= int64(len(*h)) {
+		n := copy(p, (*h)[off:])
 		f.hitBytes.Add(int64(n))
 		readAhead()
 		return n, nil
@@ -337,6 +363,9 @@ func (pt *part) received(n int) {
 		return
 	}
 	pt.f.cacheBlock(pt.o, pt.cur, pt.buf)
+	if pt.cur == 0 {
+		pt.o.head.Store(nil) // block 0 is here (cached, or handed to its waiters)
+	}
 	pt.resolve(pt.buf, nil)
 	pt.cur++
 	if pt.cur < pt.first+len(pt.entries) {

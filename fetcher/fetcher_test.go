@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -536,5 +537,38 @@ func TestProbeStartsOverWhenTheObjectChanges(t *testing.T) {
 	}
 	if len(st.ranges) != 3 || !strings.HasPrefix(st.ranges[2], "0-") {
 		t.Errorf("want a first GET, a refused resume, a fresh GET: %v", st.ranges)
+	}
+}
+
+func TestHeadServesFirstReadsThenBlock0Replaces(t *testing.T) {
+	st, mb, f, o := setup(t, 8*testBS, Config{})
+	// Hold block 0's fetch back so the head is what answers.
+	st.mu.Lock()
+	st.stallAfter, st.stallCount = 0, 1
+	st.mu.Unlock()
+	head := slices.Clone(st.data[:testBS/4])
+	f.SetHead(o, head)
+	buf := make([]byte, testBS/8)
+	if n, err := f.Read(context.Background(), o, nil, buf, 100); err != nil || n != len(buf) || !bytes.Equal(buf, st.data[100:100+len(buf)]) {
+		t.Fatalf("read inside the head: %d %v", n, err)
+	}
+	// Once block 0 is fetched the head is dropped and reads use the cache.
+	for {
+		st.mu.Lock()
+		if len(st.ranges) > 0 { // the GET took its stall channel
+			break
+		}
+		st.mu.Unlock()
+		time.Sleep(time.Millisecond)
+	}
+	close(st.stall)
+	st.stall = make(chan struct{})
+	st.mu.Unlock()
+	got := readAll(t, f, o, testBS/2)
+	if !bytes.Equal(got, st.data) {
+		t.Fatal("content differs")
+	}
+	if o.head.Load() != nil || !mb.Has(0) {
+		t.Errorf("head kept after block 0 arrived (cached: %v)", mb.Has(0))
 	}
 }

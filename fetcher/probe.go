@@ -17,7 +17,7 @@ type Conditions struct {
 }
 
 // ProbeResult answers an open: either "not modified", or the current version
-// with its first block (BlockSize bytes at most) already downloaded.
+// with its first bytes (as many as asked, at most) already downloaded.
 type ProbeResult struct {
 	NotModified bool
 	Info        ObjectInfo
@@ -32,8 +32,8 @@ type ProbeResult struct {
 // pinned to the version it started with by If-Match, and progress resets
 // the retry count, as for parts: a flaky link slows an open down but does
 // not fail it while bytes keep arriving.
-func (f *Fetcher) Probe(ctx context.Context, key string, cond Conditions, blockSize int64) (ProbeResult, error) {
-	first := GetRequest{Key: key, Start: 0, End: blockSize - 1, IfNoneMatch: cond.IfNoneMatch, IfModifiedSince: cond.IfModifiedSince}
+func (f *Fetcher) Probe(ctx context.Context, key string, cond Conditions, firstBytes int64) (ProbeResult, error) {
+	first := GetRequest{Key: key, Start: 0, End: firstBytes - 1, IfNoneMatch: cond.IfNoneMatch, IfModifiedSince: cond.IfModifiedSince}
 	req := first
 	var (
 		lastErr error
