@@ -1131,3 +1131,54 @@ func TestKill9(t *testing.T) {
 		t.Fatalf("CRCFailures = %d", st.CRCFailures)
 	}
 }
+
+// Concurrent first readers of a block share one CRC check: each gets the
+// right bytes (or, for a damaged block, ErrNotCached), and a damaged
+// block is counted and dropped once.
+func TestConcurrentFirstReadsShareTheCheck(t *testing.T) {
+	dir := t.TempDir()
+	c := open(t, dir, 0)
+	size := int64(4 * bs)
+	data := content(9, size)
+	v := version("cc", size)
+	writeAll(t, object(t, c, v), data)
+	c.Close()
+	dataFile, _ := files(dir, v)
+	f, err := os.OpenFile(dataFile, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte{data[2*bs+7] ^ 0xff}, 2*bs+7) // block 2 is damaged
+	f.Close()
+
+	c = open(t, dir, 0)
+	o := object(t, c, v)
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := int64(i % 4)
+			off := b*bs + int64(i)*16
+			buf := make([]byte, 4096)
+			_, err := o.ReadAt(buf, off)
+			switch {
+			case b == 2 && !errors.Is(err, ErrNotCached):
+				errs <- fmt.Errorf("damaged block read: %v", err)
+			case b != 2 && err != nil:
+				errs <- err
+			case b != 2 && !bytes.Equal(buf, data[off:off+4096]):
+				errs <- fmt.Errorf("block %d: wrong bytes", b)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if st := c.Stats(); st.CRCFailures != 1 || st.Blocks != 3 {
+		t.Errorf("Stats = %+v, want one CRC failure and 3 blocks left", st)
+	}
+}

@@ -57,10 +57,15 @@ type Object struct {
 
 	// mu guards the fields below; never held across I/O or while taking
 	// another lock.
-	mu           sync.Mutex
-	state        []uint8  // per block; nil until the first write or load
-	crc          []uint64 // per block CRC64-ECMA, valid while present
-	pins         map[int]int32
+	mu    sync.Mutex
+	state []uint8  // per block; nil until the first write or load
+	crc   []uint64 // per block CRC64-ECMA, valid while present
+	pins  map[int]int32
+	// verifying holds, per block being CRC-checked by one reader, a
+	// channel closed when that check ends: concurrent first readers of a
+	// block (the kernel sends several reads of one block at once) wait for
+	// it instead of each reading and checking the whole block again.
+	verifying    map[int]chan struct{}
 	nPresent     int   // blocks in stPresent
 	presentBytes int64 // their bytes
 	nBusy        int   // blocks in stWriting or stEvicting
@@ -235,34 +240,47 @@ func (o *Object) readPinned(p []byte, off int64, first, last int, unverified []i
 	end := off + int64(len(p))
 	done := unverified[:0:0] // verified and copied here
 	for _, b := range unverified {
-		bOff, bLen := o.v.BlockRange(b)
 		o.mu.Lock()
 		want, verified := o.crc[b], o.state[b]&flVerified != 0
+		wait := o.verifying[b]
+		if !verified && wait == nil {
+			if o.verifying == nil {
+				o.verifying = make(map[int]chan struct{})
+			}
+			o.verifying[b] = make(chan struct{})
+		}
 		o.mu.Unlock()
-		if verified {
+		switch {
+		case verified:
 			continue // another reader checked it meanwhile
-		}
-		bp := getBuf(bLen)
-		buf := *bp
-		k, rerr := o.data.ReadAt(buf, bOff)
-		if rerr != nil && !errors.Is(rerr, io.EOF) {
-			bufPool.Put(bp)
-			return nil, rerr
-		}
-		if int64(k) != bLen || crc64.Checksum(buf, ecmaTable) != want {
-			bufPool.Put(bp)
-			bad = append(bad, b)
+		case wait != nil:
+			// Another reader is checking it; the pin keeps it in place.
+			<-wait
+			o.mu.Lock()
+			ok := o.state[b]&flVerified != 0
+			o.mu.Unlock()
+			if !ok {
+				bad = append(bad, b)
+			}
 			continue
 		}
-		lo, hi := max(off, bOff), min(end, bOff+bLen)
-		copy(p[lo-off:hi-off], buf[lo-bOff:hi-bOff])
-		bufPool.Put(bp)
+		good, err := o.verifyBlock(p, off, b, want)
 		o.mu.Lock()
-		if o.state[b]&stMask == stPresent {
+		if good && o.state[b]&stMask == stPresent {
 			o.state[b] |= flVerified
 		}
+		ch := o.verifying[b]
+		delete(o.verifying, b)
 		o.mu.Unlock()
-		done = append(done, b)
+		close(ch)
+		switch {
+		case err != nil:
+			return nil, err
+		case !good:
+			bad = append(bad, b)
+		default:
+			done = append(done, b)
+		}
 	}
 	if len(bad) > 0 {
 		return bad, nil
@@ -293,6 +311,26 @@ func (o *Object) readPinned(p []byte, off int64, first, last int, unverified []i
 		b = e + 1
 	}
 	return nil, nil
+}
+
+// verifyBlock reads block b whole, checks it against want and, if good,
+// copies its part of [off, off+len(p)) into p.
+func (o *Object) verifyBlock(p []byte, off int64, b int, want uint64) (good bool, err error) {
+	bOff, bLen := o.v.BlockRange(b)
+	bp := getBuf(bLen)
+	defer bufPool.Put(bp)
+	buf := *bp
+	k, rerr := o.data.ReadAt(buf, bOff)
+	if rerr != nil && !errors.Is(rerr, io.EOF) {
+		return false, rerr
+	}
+	if int64(k) != bLen || crc64.Checksum(buf, ecmaTable) != want {
+		return false, nil
+	}
+	end := off + int64(len(p))
+	lo, hi := max(off, bOff), min(end, bOff+bLen)
+	copy(p[lo-off:hi-off], buf[lo-bOff:hi-bOff])
+	return true, nil
 }
 
 // dropBad drops blocks whose data failed the check, so they are refetched.

@@ -252,16 +252,12 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
 		return nil, 0, syscall.EROFS
 	}
-	h, res, err := f.m.v.Open(ctx, f.path)
+	// Another version than this inode's answers ESTALE: the kernel then
+	// retries the open after a fresh lookup, which makes the new
+	// version's inode.
+	h, res, err := f.m.v.OpenVersion(ctx, f.path, f.etag)
 	if err != nil {
 		return nil, 0, errnoOf(err)
-	}
-	if !vfs.SameETag(res.Entry.ETag, f.etag) {
-		// Another version than this inode's: the kernel retries the open
-		// after a fresh lookup, which makes the new version's inode.
-		f.m.v.Gen(f.path, res.Entry.ETag)
-		h.Release()
-		return nil, 0, syscall.ESTALE
 	}
 	f.mu.Lock()
 	old := f.entry

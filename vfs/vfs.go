@@ -423,6 +423,23 @@ type Handle struct {
 	closed atomic.Bool
 }
 
+// OpenVersion opens file p like Open, for a caller (a kernel inode) that
+// stands for version etag: if the open finds another version, it fails with
+// ErrStale and the caller should be replaced by the new version's (see Gen,
+// which already counts the new generation).
+func (v *FS) OpenVersion(ctx context.Context, p, etag string) (*Handle, OpenResult, error) {
+	h, res, err := v.Open(ctx, p)
+	if err != nil {
+		return nil, res, err
+	}
+	if !SameETag(res.Entry.ETag, etag) {
+		v.Gen(p, res.Entry.ETag)
+		h.Release()
+		return nil, OpenResult{}, fmt.Errorf("%w: opened as %s, now %s", ErrStale, etag, res.Entry.ETag)
+	}
+	return h, res, nil
+}
+
 // Open revalidates file p against the store and returns a handle on its
 // current version.
 func (v *FS) Open(ctx context.Context, p string) (*Handle, OpenResult, error) {
