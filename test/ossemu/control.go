@@ -98,6 +98,28 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 			err = json.Unmarshal(v, &out.ShortBodyCount)
 		case "keyfilter":
 			err = json.Unmarshal(v, &out.KeyFilter)
+		case "lengthmismatch":
+			out.LengthMismatch, err = jsonSize(v)
+		case "hugeheaderbytes":
+			var n int64
+			n, err = jsonSize(v)
+			out.HugeHeaderBytes = int(n)
+		case "wrongcontentrange":
+			err = json.Unmarshal(v, &out.WrongContentRange)
+		case "ignorerange":
+			err = json.Unmarshal(v, &out.IgnoreRange)
+		case "absurdsize":
+			err = json.Unmarshal(v, &out.AbsurdSize)
+		case "headerrornodetail":
+			err = json.Unmarshal(v, &out.HeadErrorNoDetail)
+		case "malformedlisting":
+			err = json.Unmarshal(v, &out.MalformedListing)
+		case "duplicatelisting":
+			err = json.Unmarshal(v, &out.DuplicateListing)
+		case "negativelistingsize":
+			err = json.Unmarshal(v, &out.NegativeListingSize)
+		case "down":
+			err = json.Unmarshal(v, &out.Down)
 		default:
 			err = fmt.Errorf("unknown field")
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -381,5 +382,33 @@ func TestParseSize(t *testing.T) {
 		if _, err := ParseSize(bad); err == nil {
 			t.Errorf("ParseSize(%q) accepted", bad)
 		}
+	}
+}
+
+// Every field of Faults goes through the control API's JSON: the sample
+// sets each one (checked by reflection, so a new field must be added here
+// and to UnmarshalJSON), and a round trip keeps them all.
+func TestFaultsJSONRoundTrip(t *testing.T) {
+	in := Faults{Latency: time.Millisecond, BytesPerSec: 1 << 20, ResetAfterBytes: 3, ResetCount: 4,
+		Status5xxEveryN: 5, Status5xxCode: 503, FailNext: 6, StallAfterBytes: 7, StallDuration: time.Second,
+		StallCount: 8, ShortBodyBytes: 9, ShortBodyCount: 10, WrongContentRange: true, LengthMismatch: 11,
+		IgnoreRange: true, AbsurdSize: true, HeadErrorNoDetail: true, MalformedListing: true, DuplicateListing: true,
+		HugeHeaderBytes: 12, NegativeListingSize: true, Down: true, KeyFilter: "k/"}
+	rv := reflect.ValueOf(in)
+	for i := 0; i < rv.NumField(); i++ {
+		if rv.Field(i).IsZero() {
+			t.Fatalf("the sample leaves Faults.%s unset", rv.Type().Field(i).Name)
+		}
+	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out Faults
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out != in {
+		t.Fatalf("round trip:\n%+v\n%+v", in, out)
 	}
 }
