@@ -21,15 +21,21 @@
 //
 // # Open and revalidation
 //
-// Every open sends one request: a ranged GET of the first block, carrying
+// Every open sends one request: a ranged GET of the object's first bytes
+// (block 0, or 256 KiB of it when blocks are larger, see maxProbe), carrying
 // If-None-Match with the cached version's ETag (If-Modified-Since with
 // revalidate=mtime) when any version of the key is cached. 304 keeps the
 // cached blocks and lets the kernel keep its page cache; any other answer
 // names the current version (its blocks replace the old version's) and
-// already carries block 0. So the cache only serves blocks of a version that
-// passed revalidation since the mount started. A handle is bound to the
-// version it opened: its part GETs carry If-Match, and once the object
-// changes under it, its uncached reads fail with ErrStale.
+// already carries the first bytes. So the cache only serves blocks of a
+// version that passed revalidation since the mount started. A handle is
+// bound to the version it opened: its part GETs carry If-Match, and once
+// the object changes under it, its uncached reads fail with ErrStale.
+//
+// Each version of a file is its own inode generation (Gen), so the kernel
+// keeps one page cache per version: OpenVersion fails with ErrStale when
+// the open finds a version other than the inode's, and the kernel looks
+// the name up again and opens the new generation's inode.
 package vfs
 
 import (
