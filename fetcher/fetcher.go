@@ -85,8 +85,11 @@ func (f *Fetcher) SetHead(o *Object, b []byte) {
 	if len(b) == 0 || o.Size == 0 {
 		return
 	}
+	if o.Blocks.Has(0) {
+		return
+	}
 	o.head.Store(&b)
-	if _, err := o.Blocks.ReadAt(make([]byte, 1), 0); err == nil {
+	if o.Blocks.Has(0) { // cached meanwhile: no fetch will clear it
 		o.head.Store(nil)
 		return
 	}

@@ -244,6 +244,9 @@ func TestFaultsWithConcurrentReaders(t *testing.T) {
 		{name: "Content-Length shorter than the range", tag: "length-mismatch", set: func(e *env, p string) {
 			e.emu.SetFaults(faults(p, func(f *faultsT) { f.LengthMismatch = 1000 }))
 		}},
+		{name: "body longer than its Content-Length", tag: "extra-body", retryable: true, set: func(e *env, p string) {
+			e.emu.SetFaults(faults(p, func(f *faultsT) { f.ExtraBodyBytes = 100 }))
+		}},
 		{name: "200 where 206 was asked", tag: "ignore-range", set: func(e *env, p string) {
 			e.emu.SetFaults(faults(p, func(f *faultsT) { f.IgnoreRange = true }))
 		}},

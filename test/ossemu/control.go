@@ -98,6 +98,8 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 			err = json.Unmarshal(v, &out.ShortBodyCount)
 		case "keyfilter":
 			err = json.Unmarshal(v, &out.KeyFilter)
+		case "extrabodybytes":
+			out.ExtraBodyBytes, err = jsonSize(v)
 		case "lengthmismatch":
 			out.LengthMismatch, err = jsonSize(v)
 		case "hugeheaderbytes":

@@ -1,6 +1,7 @@
 package ossemu
 
 import (
+	"bytes"
 	"net"
 	"net/http"
 	"strings"
@@ -64,6 +65,10 @@ type Faults struct {
 	// DuplicateListing: listings repeat every entry and reverse their
 	// order.
 	DuplicateListing bool
+	// ExtraBodyBytes: a GET body is followed by this many bytes its
+	// Content-Length does not count, on a connection left open (the next
+	// answer a client reads from it is garbage).
+	ExtraBodyBytes int64
 	// HugeHeaderBytes: every answer carries a header this long.
 	HugeHeaderBytes int
 	// NegativeListingSize: listings give every object the size -1.
@@ -131,7 +136,7 @@ func (s *Server) planRequest(key string) requestPlan {
 		WrongContentRange: f.WrongContentRange, LengthMismatch: f.LengthMismatch, IgnoreRange: f.IgnoreRange,
 		AbsurdSize: f.AbsurdSize, HeadErrorNoDetail: f.HeadErrorNoDetail,
 		MalformedListing: f.MalformedListing, DuplicateListing: f.DuplicateListing,
-		HugeHeaderBytes: f.HugeHeaderBytes, NegativeListingSize: f.NegativeListingSize,
+		HugeHeaderBytes: f.HugeHeaderBytes, NegativeListingSize: f.NegativeListingSize, ExtraBodyBytes: f.ExtraBodyBytes,
 	}}
 	code := func(def int) int {
 		if f.Status5xxCode != 0 {
@@ -214,6 +219,24 @@ func (c *call) sendBody(o *object, off, length int64) {
 		off += m
 		length -= m
 	}
+	if n := c.proto.ExtraBodyBytes; n > 0 {
+		c.addFault("extra-body")
+		c.trailGarbage(n)
+	}
+}
+
+// trailGarbage writes n bytes past the declared body on the raw connection
+// and leaves it open for a while, as a server that miscounted would.
+func (c *call) trailGarbage(n int64) {
+	rc := http.NewResponseController(c.w)
+	_ = rc.Flush()
+	conn, brw, err := rc.Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	_ = brw.Flush()
+	_, _ = conn.Write(bytes.Repeat([]byte("x"), int(min(n, 1<<20))))
+	time.AfterFunc(5*time.Second, func() { _ = conn.Close() })
 }
 
 type bodyWriter struct {
