@@ -73,28 +73,41 @@ func FindMount(path string) (root, rel, socket string, err error) {
 	}
 }
 
-func (c *Client) do(ctx context.Context, method, path string, body any, out any) error {
+// send makes one request (body as JSON, if any) and returns the response
+// when it is a 200; any other status becomes an error with the daemon's
+// message. The caller closes the body.
+func (c *Client) send(ctx context.Context, method, path string, body any) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, "http://ossmount"+path, rd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("daemon at %s: %w", c.socket, err)
+		return nil, fmt.Errorf("daemon at %s: %w", c.socket, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return nil, fmt.Errorf("daemon: %s", strings.TrimSpace(string(msg)))
+	}
+	return resp, nil
+}
+
+// do sends a request and decodes its JSON answer into out.
+func (c *Client) do(ctx context.Context, method, path string, body any, out any) error {
+	resp, err := c.send(ctx, method, path, body)
+	if err != nil {
+		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("daemon: %s", strings.TrimSpace(string(msg)))
-	}
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
@@ -125,20 +138,11 @@ func (c *Client) Clear(ctx context.Context, key string) (ClearResult, error) {
 // Warm asks the daemon to warm paths (relative to its mount root) and calls
 // onEvent for each event until the end. Cancelling ctx stops the daemon.
 func (c *Client) Warm(ctx context.Context, paths []string, onEvent func(WarmEvent)) error {
-	b, _ := json.Marshal(WarmRequest{Paths: paths})
-	req, err := http.NewRequestWithContext(ctx, "POST", "http://ossmount/v1/warm", bytes.NewReader(b))
+	resp, err := c.send(ctx, "POST", "/v1/warm", WarmRequest{Paths: paths})
 	if err != nil {
 		return err
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("daemon at %s: %w", c.socket, err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("daemon: %s", strings.TrimSpace(string(msg)))
-	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 64<<20) // the plan line lists every file
 	for sc.Scan() {

@@ -163,6 +163,16 @@ type blockFetch struct {
 	err  error
 }
 
+// wait waits for the fetch (or for ctx) and returns its error.
+func (fe *blockFetch) wait(ctx context.Context) error {
+	select {
+	case <-fe.done:
+		return fe.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // New returns a Fetcher over store.
 func New(store Store, cfg Config) *Fetcher {
 	if cfg.Parallel <= 0 {
@@ -273,13 +283,8 @@ func (f *Fetcher) readBlock(ctx context.Context, o *Object, b int, dst []byte, l
 				fe = f.startUncached(o, b)
 			}
 		}
-		select {
-		case <-fe.done:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if fe.err != nil {
-			return fe.err
+		if err := fe.wait(ctx); err != nil {
+			return err
 		}
 		copy(dst, fe.data[lo-bOff:])
 		return nil

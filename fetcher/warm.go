@@ -30,13 +30,8 @@ func (f *Fetcher) Warm(ctx context.Context, o *Object, progress func(done int64)
 		// In flight: its entry; cached: nil; lost meanwhile (evicted, or
 		// its part failed): a fetch of its own.
 		if fe := f.start(o, b, b, true)[b]; fe != nil {
-			select {
-			case <-fe.done:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			if fe.err != nil {
-				return fe.err
+			if err := fe.wait(ctx); err != nil {
+				return err
 			}
 		}
 		_, bLen := o.blockSpan(b)
