@@ -122,8 +122,8 @@ func (c *Cache) Verify(progress func(checked int64)) (VerifyReport, error) {
 }
 
 // wasDroppedBad reports whether block b was just dropped by a failed check:
-// it is no longer present and the drop was counted as a CRC failure. (An
-// eviction in between is told apart by the failure count moving.)
+// it is no longer present and it is the last block a failed check dropped
+// (an eviction leaves lastBad alone).
 func (o *Object) wasDroppedBad(b int) bool {
 	o.mu.Lock()
 	present := b < len(o.state) && o.state[b]&stMask == stPresent
@@ -131,10 +131,9 @@ func (o *Object) wasDroppedBad(b int) bool {
 	return !present && o.lastBad.Load() == int64(b)+1
 }
 
-// Clear drops every cached version of bucket/key (any bucket when bucket
-// is ""), or, with key "", of
-// everything. It returns the versions and bytes dropped. Open files of a
-// dropped version simply refetch.
+// Clear drops every cached version of bucket/key (of any bucket when bucket
+// is ""), or of everything when key is "". It returns the versions and
+// bytes dropped. Open files of a dropped version simply refetch.
 func (c *Cache) Clear(bucket, key string) (objects int, bytes int64) {
 	for _, o := range c.objectsWithBlocks() {
 		if key != "" && (o.v.Key != key || bucket != "" && o.v.Bucket != bucket) {
