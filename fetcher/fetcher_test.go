@@ -476,6 +476,11 @@ func TestReadaheadWindow(t *testing.T) {
 		if issued-(off+128<<10) > maxW {
 			t.Fatalf("window beyond max at %d", off)
 		}
+		// Once the window is full size, it is topped up part by part:
+		// never more than a part (plus the read) short of the window.
+		if off > 100<<20 && issued-(off+128<<10) < maxW-part-128<<10 {
+			t.Fatalf("at %d only %d bytes are ahead; the window is %d", off, issued-(off+128<<10), maxW)
+		}
 	}
 	if issued < 200<<20+maxW/2 {
 		t.Errorf("window did not grow: issued to %d", issued)
