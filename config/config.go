@@ -39,6 +39,8 @@ type Config struct {
 	BlockSize int64 // power of two, MinBlockSize..MaxBlockSize
 	PartSize  int64 // multiple of BlockSize, at most MaxPartSize
 	Parallel  int
+	// KernelReadahead is the mount's read_ahead_kb in bytes; 0 leaves it.
+	KernelReadahead int64
 
 	Revalidate  string // "etag" | "mtime"
 	MetadataTTL time.Duration
@@ -80,19 +82,20 @@ var (
 
 func defaults() *Config {
 	return &Config{
-		CacheSize:   DefaultCacheSize,
-		MinFree:     DefaultMinFree,
-		BlockSize:   DefaultBlockSize,
-		PartSize:    DefaultPartSize,
-		Parallel:    DefaultParallel,
-		Revalidate:  DefaultRevalidate,
-		MetadataTTL: DefaultMetadataTTL,
-		NegativeTTL: DefaultNegativeTTL,
-		ReadTimeout: DefaultReadTimeout,
-		Retries:     DefaultRetries,
-		Umask:       DefaultUmask,
-		LogLevel:    slog.LevelInfo,
-		set:         map[string]bool{},
+		CacheSize:       DefaultCacheSize,
+		MinFree:         DefaultMinFree,
+		BlockSize:       DefaultBlockSize,
+		PartSize:        DefaultPartSize,
+		KernelReadahead: DefaultKernelReadahead,
+		Parallel:        DefaultParallel,
+		Revalidate:      DefaultRevalidate,
+		MetadataTTL:     DefaultMetadataTTL,
+		NegativeTTL:     DefaultNegativeTTL,
+		ReadTimeout:     DefaultReadTimeout,
+		Retries:         DefaultRetries,
+		Umask:           DefaultUmask,
+		LogLevel:        slog.LevelInfo,
+		set:             map[string]bool{},
 	}
 }
 

@@ -54,7 +54,7 @@ func TestDefaults(t *testing.T) {
 		Bucket: "mybucket", Mountpoint: "/mnt/oss",
 		Endpoint: "https://oss-cn-hangzhou.aliyuncs.com", Region: "cn-hangzhou",
 		CacheDir: "/var/cache/ossmount", CacheSize: 10 << 30, MinFree: 1 << 30,
-		BlockSize: 1 << 20, PartSize: 8 << 20, Parallel: 16, Revalidate: "etag",
+		BlockSize: 1 << 20, PartSize: 8 << 20, KernelReadahead: 4 << 20, Parallel: 16, Revalidate: "etag",
 		MetadataTTL: time.Second, NegativeTTL: time.Second, ReadTimeout: 30 * time.Second,
 		Retries: 5, Umask: 0o022, FileMode: 0o444, DirMode: 0o555, LogLevel: slog.LevelInfo,
 	}
@@ -196,6 +196,10 @@ func TestParseForms(t *testing.T) {
 			func(c *Config) bool { return c.MetricsAddr == "127.0.0.1:9464" }},
 		{"metrics addr ipv6", []string{"b12", "/m", "-o", "metrics_addr=[::1]:9464"}, home,
 			func(c *Config) bool { return c.MetricsAddr == "[::1]:9464" }},
+		{"kernel readahead off", []string{"b12", "/m", "-o", "kernel_readahead=0"}, home,
+			func(c *Config) bool { return c.KernelReadahead == 0 }},
+		{"kernel readahead flag", []string{"b12", "/m", "--kernel-readahead", "16M"}, home,
+			func(c *Config) bool { return c.KernelReadahead == 16<<20 }},
 		// sources
 		{"bucket only", []string{"b12", "/m"}, home, func(c *Config) bool { return c.Bucket == "b12" && c.Prefix == "" }},
 		{"bucket:/", []string{"b12:/", "/m"}, home, func(c *Config) bool { return c.Bucket == "b12" && c.Prefix == "" }},
@@ -309,6 +313,7 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"b12", "/m", "--anonymous=2"}, `option anonymous: invalid value "2"`},
 		{[]string{"b12", "/m", "-o", "metrics_addr=9464"}, "option metrics_addr"},
 		{[]string{"b12", "/m", "-o", "metrics_addr=:99999"}, "option metrics_addr"},
+		{[]string{"b12", "/m", "-o", "kernel_readahead=65M"}, "kernel_readahead"},
 		// sources
 		{[]string{"B12", "/m"}, "lowercase"},
 		{[]string{"ab", "/m"}, "3 to 63"},

@@ -23,18 +23,22 @@ const (
 
 // Defaults of the options that have a fixed default.
 const (
-	DefaultCacheSize   = 10 * GiB
-	DefaultMinFree     = 1 * GiB
-	DefaultBlockSize   = 1 * MiB
-	DefaultPartSize    = 8 * MiB
-	DefaultParallel    = 16
-	DefaultRevalidate  = "etag"
-	DefaultMetadataTTL = time.Second
-	DefaultNegativeTTL = time.Second
-	DefaultReadTimeout = 30 * time.Second
-	DefaultRetries     = 5
-	DefaultUmask       = 0o022
-	RootCacheDir       = "/var/cache/ossmount"
+	DefaultCacheSize = 10 * GiB
+	DefaultMinFree   = 1 * GiB
+	DefaultBlockSize = 1 * MiB
+	DefaultPartSize  = 8 * MiB
+	// DefaultKernelReadahead: 4 MiB of kernel readahead made a 256 MiB
+	// read from the block cache after a remount 1.45× faster than the
+	// kernel's 128 KiB on the bench machine.
+	DefaultKernelReadahead = 4 * MiB
+	DefaultParallel        = 16
+	DefaultRevalidate      = "etag"
+	DefaultMetadataTTL     = time.Second
+	DefaultNegativeTTL     = time.Second
+	DefaultReadTimeout     = 30 * time.Second
+	DefaultRetries         = 5
+	DefaultUmask           = 0o022
+	RootCacheDir           = "/var/cache/ossmount"
 )
 
 type kind int
@@ -272,6 +276,13 @@ func checkPartSize(n int64) string {
 	return ""
 }
 
+func checkKernelReadahead(n int64) string {
+	if n > 64*MiB {
+		return "must be at most 64M"
+	}
+	return ""
+}
+
 func checkNonNegative(int64) string { return "" } // ParseSize never returns a negative
 
 var logLevels = map[string]slog.Level{
@@ -356,6 +367,9 @@ var options = []*option{
 	{name: "part_size", kind: kindSize, arg: "SIZE", def: FormatSize(DefaultPartSize), group: groupCache,
 		help: "largest single ranged GET: a multiple of block_size, at most 1G",
 		set:  sizeOpt("part_size", func(c *Config) *int64 { return &c.PartSize }, checkPartSize), get: getSize(func(c *Config) *int64 { return &c.PartSize })},
+	{name: "kernel_readahead", kind: kindSize, arg: "SIZE", def: FormatSize(DefaultKernelReadahead), group: groupCache,
+		help: "the kernel's readahead for this mount (its read_ahead_kb in /sys/class/bdi, set as root); larger means fewer, larger FUSE reads on sequential reads; 0 leaves the kernel's 128K",
+		set:  sizeOpt("kernel_readahead", func(c *Config) *int64 { return &c.KernelReadahead }, checkKernelReadahead), get: getSize(func(c *Config) *int64 { return &c.KernelReadahead })},
 	{name: "revalidate", kind: kindEnum, arg: "etag|mtime", def: DefaultRevalidate, group: groupCache,
 		help: "how open() asks whether a cached object changed: If-None-Match (etag) or If-Modified-Since (mtime)",
 		set: func(c *Config, v string) error {

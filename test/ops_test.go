@@ -534,3 +534,36 @@ func TestRestoreXattrAndArchivedLogLine(t *testing.T) {
 		t.Errorf("no log line says to restore the archived object:\n%s", tail(string(log), 2000))
 	}
 }
+
+// bdiReadahead reads the kernel readahead (KiB) of the filesystem at mp.
+func bdiReadahead(t *testing.T, mp string) string {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(mp, &st); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func TestKernelReadahead(t *testing.T) {
+	e := newEnv(t)
+	e.put("x", []byte("x"))
+	e.mount()
+	if got := bdiReadahead(t, e.mnt); got != "4096" {
+		t.Errorf("default kernel_readahead: read_ahead_kb %s, want 4096", got)
+	}
+	e.unmount()
+	e.mount("kernel_readahead=1M")
+	if got := bdiReadahead(t, e.mnt); got != "1024" {
+		t.Errorf("kernel_readahead=1M: read_ahead_kb %s, want 1024", got)
+	}
+	e.unmount()
+	e.mount("kernel_readahead=0")
+	if got := bdiReadahead(t, e.mnt); got != "128" {
+		t.Errorf("kernel_readahead=0: read_ahead_kb %s, want the kernel's 128", got)
+	}
+}

@@ -21,11 +21,13 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss/credentials"
+	"golang.org/x/sys/unix"
 
 	"github.com/ossmount/ossmount/blockcache"
 	"github.com/ossmount/ossmount/config"
@@ -183,6 +185,7 @@ func run(cfg *config.Config, ready io.WriteCloser) error {
 		cache.Close()
 		return fmt.Errorf("mounting %s: %w", cfg.Mountpoint, err)
 	}
+	setKernelReadahead(cfg.Mountpoint, cfg.KernelReadahead, log)
 	log.Info("mounted", "source", fsName, "mountpoint", cfg.Mountpoint, "version", version, "config", cfg.String())
 	if ready != nil {
 		fmt.Fprintln(ready, "ok")
@@ -213,6 +216,28 @@ func run(cfg *config.Config, ready io.WriteCloser) error {
 	}
 	log.Info("unmounted", "mountpoint", cfg.Mountpoint)
 	return nil
+}
+
+// setKernelReadahead sets the mount's readahead in the kernel (its backing
+// device info's read_ahead_kb). FUSE mounts start at 128 KiB, which cuts
+// sequential reads into small FUSE requests with few of them in flight.
+// Only root may write it; anyone else keeps the kernel's value.
+func setKernelReadahead(mountpoint string, bytes int64, log *slog.Logger) {
+	if bytes <= 0 {
+		return
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(mountpoint, &st); err != nil {
+		log.Warn("kernel_readahead: cannot stat the mountpoint", "err", err)
+		return
+	}
+	dev := uint64(st.Dev)
+	p := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(dev), unix.Minor(dev))
+	if err := os.WriteFile(p, []byte(strconv.FormatInt(bytes>>10, 10)), 0); err != nil {
+		log.Info("kernel_readahead not set; the kernel's default stays", "file", p, "err", err)
+		return
+	}
+	log.Debug("kernel readahead set", "file", p, "kib", bytes>>10)
 }
 
 func setupLogging(cfg *config.Config, daemon bool) (*slog.Logger, func(), error) {
