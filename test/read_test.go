@@ -383,6 +383,11 @@ func TestKill9MidReadThenRemountFetchesOnlyMissingBlocks(t *testing.T) {
 	for bodyBytes(e.gets("crash.bin")) < 4*mib && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
+	// The root's attributes are now in the kernel's cache, so stat of the dead
+	// mount will succeed: the next mount must still see it is dead.
+	if _, err := os.Stat(e.mnt); err != nil {
+		t.Fatal(err)
+	}
 	e.kill9()
 	<-done
 	have := cachedBlocks(t, e.cacheDir)["crash.bin"]

@@ -330,15 +330,20 @@ func checkBucket(store *fetcher.OSSStore, cfg *config.Config) error {
 
 // prepareMountpoint checks the mountpoint and clears a dead FUSE mount a
 // crashed daemon left there ("Transport endpoint is not connected").
+//
+// The probe is statfs, not stat: FUSE always sends statfs to the daemon, while
+// stat of a dead mount's root succeeds from the kernel's attribute cache until
+// the attributes time out.
 func prepareMountpoint(mp string, nonempty bool) error {
-	_, err := os.Stat(mp)
+	var sfs syscall.Statfs_t
+	err := syscall.Statfs(mp, &sfs)
 	if errors.Is(err, syscall.ENOTCONN) || errors.Is(err, syscall.ECONNABORTED) {
 		slog.Warn("replacing a dead mount left by a crashed daemon", "mountpoint", mp)
 		if uerr := syscall.Unmount(mp, syscall.MNT_DETACH); uerr != nil {
 			return fmt.Errorf("mountpoint %s has a dead mount that cannot be removed: %v", mp, uerr)
 		}
-		_, err = os.Stat(mp)
 	}
+	_, err = os.Stat(mp)
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("mountpoint %s does not exist", mp)
 	}
