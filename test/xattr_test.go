@@ -52,8 +52,21 @@ func TestXattrsAndArchivedObject(t *testing.T) {
 	if got := getxattr(t, p, "user.ossmount.cached_bytes"); got != strconv.Itoa(100*kib) {
 		t.Errorf("cached_bytes after reading: %q", got)
 	}
-	if _, err := unix.Getxattr(p, "system.posix_acl_access", make([]byte, 64)); !errors.Is(err, unix.ENODATA) {
-		t.Errorf("ACL xattr: %v, want ENODATA", err)
+	// ACLs and security labels: "not supported here" (GNU ls -l then
+	// stops asking for them on this filesystem); unknown user names: none.
+	for _, q := range []string{p, e.path("")} {
+		for _, name := range []string{"system.posix_acl_access", "system.posix_acl_default", "security.selinux"} {
+			if _, err := unix.Getxattr(q, name, make([]byte, 64)); !errors.Is(err, unix.EOPNOTSUPP) {
+				t.Errorf("%s of %s: %v, want EOPNOTSUPP", name, q, err)
+			}
+		}
+	}
+	if _, err := unix.Getxattr(p, "user.other", make([]byte, 64)); !errors.Is(err, unix.ENODATA) {
+		t.Errorf("user.other: %v, want ENODATA", err)
+	}
+	// The kernel still forwards user.oss.* (it would stop after ENOSYS).
+	if got := getxattr(t, p, "user.oss.etag"); got != info.ETag {
+		t.Errorf("etag after the refused names: %q, want %q", got, info.ETag)
 	}
 	c := e.path("cold.bin")
 	if got := getxattr(t, c, "user.oss.storage_class"); got != "Archive" {
