@@ -202,11 +202,6 @@ func (s *OSSStore) Head(ctx context.Context, key string) (ObjectInfo, error) {
 	return retryMeta(ctx, s, "HEAD", key, func() (ObjectInfo, error) { return s.headOnce(ctx, key) })
 }
 
-// List returns one page of ListObjectsV2 (delimiter "/", encoding-type=url).
-func (s *OSSStore) List(ctx context.Context, prefix, token string, maxKeys int) (ListPage, error) {
-	return retryMeta(ctx, s, "LIST", prefix, func() (ListPage, error) { return s.listOnce(ctx, prefix, token, maxKeys) })
-}
-
 func (s *OSSStore) headOnce(ctx context.Context, key string) (_ ObjectInfo, err error) {
 	defer func() { s.counts.record(OpHead, false, err) }()
 	t0 := time.Now()
@@ -223,57 +218,6 @@ func (s *OSSStore) headOnce(ctx context.Context, key string) (_ ObjectInfo, err 
 		return ObjectInfo{}, &RequestError{Op: "HEAD", Key: key, Status: out.StatusCode, Kind: ErrProtocol, Err: fmt.Errorf("negative size %d", info.Size)}
 	}
 	return info, nil
-}
-
-// ListPage is one page of a delimited listing.
-type ListPage struct {
-	Objects   []ObjectInfo // Key is the full key
-	Prefixes  []string     // full common prefixes, ending in the delimiter
-	NextToken string       // "" when this was the last page
-}
-
-func (s *OSSStore) listOnce(ctx context.Context, prefix, token string, maxKeys int) (_ ListPage, err error) {
-	defer func() { s.counts.record(OpList, false, err) }()
-	t0 := time.Now()
-	req := &oss.ListObjectsV2Request{
-		Bucket:            oss.Ptr(s.bucket),
-		Prefix:            strp(prefix),
-		Delimiter:         oss.Ptr("/"),
-		ContinuationToken: strp(token),
-		MaxKeys:           int32(maxKeys),
-		EncodingType:      oss.Ptr("url"),
-	}
-	if prefix == "" {
-		req.Prefix = nil
-	}
-	out, err := s.client.ListObjectsV2(ctx, req)
-	if err != nil {
-		rerr := classify("LIST", prefix, err)
-		s.log.Debug("oss request", "op", "LIST", "prefix", prefix, "err", rerr, "duration", time.Since(t0))
-		return ListPage{}, rerr
-	}
-	s.log.Debug("oss request", "op", "LIST", "prefix", prefix, "status", out.StatusCode,
-		"request_id", out.Headers.Get("x-oss-request-id"), "keys", len(out.Contents),
-		"prefixes", len(out.CommonPrefixes), "duration", time.Since(t0))
-	page := ListPage{}
-	for _, o := range out.Contents {
-		info := ObjectInfo{Key: deref(o.Key), Size: o.Size, ETag: deref(o.ETag), StorageClass: deref(o.StorageClass)}
-		if o.LastModified != nil {
-			info.LastModified = *o.LastModified
-		}
-		page.Objects = append(page.Objects, info)
-	}
-	for _, p := range out.CommonPrefixes {
-		page.Prefixes = append(page.Prefixes, deref(p.Prefix))
-	}
-	if out.IsTruncated {
-		page.NextToken = deref(out.NextContinuationToken)
-		if page.NextToken == "" {
-			return ListPage{}, &RequestError{Op: "LIST", Key: prefix, Status: out.StatusCode, Kind: ErrProtocol,
-				Err: errors.New("truncated listing without a continuation token")}
-		}
-	}
-	return page, nil
 }
 
 func infoFromHeaders(key string, h http.Header, length int64, etag *string, lm *time.Time, sc *string) ObjectInfo {

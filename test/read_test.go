@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -135,12 +136,30 @@ func TestListingOf5000Keys(t *testing.T) {
 		want[filepath.Base(k)] = true
 	}
 	e.mount()
+	e.emu.ResetRequests()
 	ents, err := os.ReadDir(e.path("many"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(ents) != 5000 {
 		t.Fatalf("listed %d entries, want 5000", len(ents))
+	}
+	// 5 pages of 1000, each asked for once (pages are requested ahead
+	// of the one being decoded, never twice or past the last).
+	pages := map[string]int{}
+	for _, r := range e.emu.Requests() {
+		if r.Op == "ListObjectsV2" && strings.Contains(r.RawQuery, "max-keys=1000") {
+			q, _ := url.ParseQuery(r.RawQuery)
+			pages[q.Get("continuation-token")]++
+		}
+	}
+	if len(pages) != 5 {
+		t.Errorf("listing pages by token: %v, want 5 pages", pages)
+	}
+	for tok, n := range pages {
+		if n != 1 {
+			t.Errorf("page after token %q asked for %d times", tok, n)
+		}
 	}
 	for _, en := range ents {
 		if !want[en.Name()] {

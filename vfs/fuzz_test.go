@@ -35,6 +35,14 @@ func (l *keyLister) List(ctx context.Context, prefix, token string, maxKeys int)
 	return page, nil
 }
 
+func (l *keyLister) ListAll(ctx context.Context, prefix string, fn func(fetcher.ListPage) error) error {
+	page, err := l.List(ctx, prefix, "", 0)
+	if err != nil {
+		return err
+	}
+	return fn(page)
+}
+
 func (l *keyLister) Head(ctx context.Context, key string) (fetcher.ObjectInfo, error) {
 	if _, ok := slices.BinarySearch(l.keys, key); ok {
 		return fetcher.ObjectInfo{Key: key, Size: int64(len(key))}, nil

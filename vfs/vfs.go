@@ -60,7 +60,10 @@ import (
 
 // Lister is what the namespace needs from the object store.
 type Lister interface {
+	// List returns one page of the listing of prefix (delimiter "/").
 	List(ctx context.Context, prefix, token string, maxKeys int) (fetcher.ListPage, error)
+	// ListAll calls fn with every page of the listing of prefix, in order.
+	ListAll(ctx context.Context, prefix string, fn func(fetcher.ListPage) error) error
 	Head(ctx context.Context, key string) (fetcher.ObjectInfo, error)
 }
 
@@ -260,12 +263,7 @@ func (v *FS) list(ctx context.Context, dir string) (*listing, error) {
 		byName[e.Name] = len(entries)
 		entries = append(entries, e)
 	}
-	token := ""
-	for {
-		page, err := v.lister.List(ctx, prefix, token, 1000)
-		if err != nil {
-			return nil, err
-		}
+	err := v.lister.ListAll(ctx, prefix, func(page fetcher.ListPage) error {
 		for _, o := range page.Objects {
 			name, ok := strings.CutPrefix(o.Key, prefix)
 			if !ok || name == "" {
@@ -290,10 +288,10 @@ func (v *FS) list(ctx context.Context, dir string) (*listing, error) {
 			}
 			add(Entry{Name: name, IsDir: true})
 		}
-		if page.NextToken == "" {
-			break
-		}
-		token = page.NextToken
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
 	for i, e := range entries {
