@@ -99,17 +99,17 @@ type dirNode struct {
 }
 
 var (
-	_ gofs.NodeLookuper    = (*dirNode)(nil)
-	_ gofs.NodeReaddirer   = (*dirNode)(nil)
-	_ gofs.NodeGetattrer   = (*dirNode)(nil)
-	_ gofs.NodeStatfser    = (*dirNode)(nil)
-	_ gofs.NodeCreater     = (*dirNode)(nil)
-	_ gofs.NodeMkdirer     = (*dirNode)(nil)
-	_ gofs.NodeUnlinker    = (*dirNode)(nil)
-	_ gofs.NodeRmdirer     = (*dirNode)(nil)
-	_ gofs.NodeRenamer     = (*dirNode)(nil)
-	_ gofs.NodeGetxattrer  = (*dirNode)(nil)
-	_ gofs.NodeListxattrer = (*dirNode)(nil)
+	_ gofs.NodeLookuper       = (*dirNode)(nil)
+	_ gofs.NodeOpendirHandler = (*dirNode)(nil)
+	_ gofs.NodeGetattrer      = (*dirNode)(nil)
+	_ gofs.NodeStatfser       = (*dirNode)(nil)
+	_ gofs.NodeCreater        = (*dirNode)(nil)
+	_ gofs.NodeMkdirer        = (*dirNode)(nil)
+	_ gofs.NodeUnlinker       = (*dirNode)(nil)
+	_ gofs.NodeRmdirer        = (*dirNode)(nil)
+	_ gofs.NodeRenamer        = (*dirNode)(nil)
+	_ gofs.NodeGetxattrer     = (*dirNode)(nil)
+	_ gofs.NodeListxattrer    = (*dirNode)(nil)
 )
 
 func (d *dirNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -145,21 +145,43 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	return child, 0
 }
 
-func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	entries, err := d.m.v.ReadDir(ctx, d.path)
+// OpendirHandle opens a directory for reading; its entries stream in as
+// the listing arrives (see vfs.DirReader).
+func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	return &dirHandle{d: d, r: d.m.v.OpenDir(d.path)}, 0, 0
+}
+
+// dirHandle is an open directory. go-fuse serializes the calls of one
+// handle, and numbers the entries 1, 2, ... as it sends them (Seekdir's
+// offset is the number of entries already read).
+type dirHandle struct {
+	d *dirNode
+	r *vfs.DirReader
+}
+
+var (
+	_ gofs.FileReaddirenter = (*dirHandle)(nil)
+	_ gofs.FileSeekdirer    = (*dirHandle)(nil)
+)
+
+func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	e, ok, err := h.r.Next(ctx)
 	if err != nil {
 		return nil, errnoOf(err)
 	}
-	list := make([]fuse.DirEntry, 0, len(entries))
-	for _, e := range entries {
-		mode := uint32(syscall.S_IFREG)
-		if e.IsDir {
-			mode = syscall.S_IFDIR
-		}
-		list = append(list, fuse.DirEntry{Name: e.Name, Mode: mode, Ino: d.m.v.Ino(path.Join(d.path, e.Name), e.IsDir)})
+	if !ok {
+		return nil, 0
 	}
-	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
-	return gofs.NewListDirStream(list), 0
+	mode := uint32(syscall.S_IFREG)
+	if e.IsDir {
+		mode = syscall.S_IFDIR
+	}
+	return &fuse.DirEntry{Name: e.Name, Mode: mode, Ino: h.d.m.v.Ino(path.Join(h.d.path, e.Name), e.IsDir)}, 0
+}
+
+func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	h.r.Seek(int(off))
+	return 0
 }
 
 func (d *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {

@@ -182,6 +182,58 @@ func TestListingOf5000Keys(t *testing.T) {
 	}
 }
 
+// A prefix of 100,000 keys lists in full, each page asked for once, and
+// the first entries are readable while the listing is still arriving
+// (100 pages with 20 ms before each answer: 2 s to list it all).
+func TestListingOf100kKeysStreams(t *testing.T) {
+	e := newEnv(t)
+	const n = 100_000
+	for i := range n {
+		e.put(fmt.Sprintf("big/k%06d", i), nil)
+	}
+	e.mount()
+	e.emu.SetFaults(ossemu.Faults{Latency: 20 * time.Millisecond})
+	e.emu.ResetRequests()
+	listPages := func() int {
+		pages := 0
+		for _, r := range e.emu.Requests() {
+			if r.Op == "ListObjectsV2" && strings.Contains(r.RawQuery, "max-keys=1000") {
+				pages++
+			}
+		}
+		return pages
+	}
+	d, err := os.Open(e.path("big"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	first, err := d.Readdirnames(10)
+	if err != nil || len(first) != 10 {
+		t.Fatalf("first entries: %v, %v", first, err)
+	}
+	if p := listPages(); p >= n/1000 {
+		t.Errorf("the first entries came after all %d pages had been asked for: not streamed", p)
+	}
+	rest, err := d.Readdirnames(-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, name := range append(first, rest...) {
+		if seen[name] {
+			t.Fatalf("%q listed twice", name)
+		}
+		seen[name] = true
+	}
+	if len(seen) != n {
+		t.Fatalf("listed %d names, want %d", len(seen), n)
+	}
+	if p := listPages(); p != n/1000 {
+		t.Errorf("%d listing pages asked for, want %d", p, n/1000)
+	}
+}
+
 func TestParallelReadersShareFetches(t *testing.T) {
 	e := newEnv(t)
 	data := pattern(7, 6*mib+5)

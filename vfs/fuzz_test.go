@@ -35,12 +35,41 @@ func (l *keyLister) List(ctx context.Context, prefix, token string, maxKeys int)
 	return page, nil
 }
 
+// ListAll serves the listing in key order, objects and prefixes merged,
+// in pages of two entries: a file and the directory of the same name
+// ("a", "a-b", "a/") often land on different pages.
 func (l *keyLister) ListAll(ctx context.Context, prefix string, fn func(fetcher.ListPage) error) error {
-	page, err := l.List(ctx, prefix, "", 0)
+	all, err := l.List(ctx, prefix, "", 0)
 	if err != nil {
 		return err
 	}
-	return fn(page)
+	type item struct {
+		key   string
+		isDir bool
+		obj   fetcher.ObjectInfo
+	}
+	var items []item
+	for _, o := range all.Objects {
+		items = append(items, item{key: o.Key, obj: o})
+	}
+	for _, p := range all.Prefixes {
+		items = append(items, item{key: p, isDir: true})
+	}
+	slices.SortFunc(items, func(a, b item) int { return strings.Compare(a.key, b.key) })
+	for i := 0; i < len(items) || i == 0; i += 2 {
+		var page fetcher.ListPage
+		for _, it := range items[i:min(i+2, len(items))] {
+			if it.isDir {
+				page.Prefixes = append(page.Prefixes, it.key)
+			} else {
+				page.Objects = append(page.Objects, it.obj)
+			}
+		}
+		if err := fn(page); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (l *keyLister) Head(ctx context.Context, key string) (fetcher.ObjectInfo, error) {
@@ -98,6 +127,8 @@ func FuzzKeyToPath(f *testing.F) {
 					}
 				} else if _, ok := slices.BinarySearch(keys, key); !ok {
 					t.Fatalf("file %q is no key", p)
+				} else if slices.ContainsFunc(keys, func(k string) bool { return strings.HasPrefix(k, key+"/") }) {
+					t.Fatalf("%q is a file and a prefix; listed as the file, not the directory", p)
 				}
 				got, err := v.Lookup(ctx, dir, e.Name)
 				if err != nil || got.IsDir != e.IsDir {

@@ -9,10 +9,12 @@
 // files and common prefixes directories; a "dir/" marker object makes "dir"
 // a directory. A key that is both a file and a prefix shows as the
 // directory. Keys that cannot be a path (an empty, "." or ".." component, a
-// component over 255 bytes) are hidden and logged once. Listings and
-// lookups are cached for MetadataTTL (misses for NegativeTTL); a lookup in a
-// directory whose listing is fresh is answered from it, so `ls -l` sends no
-// HEAD per file. A lookup otherwise sends a HEAD of the key and a one-key
+// component over 255 bytes) are hidden and logged once. A listing streams:
+// readers get each page's entries as it arrives, and all readers of a
+// directory share one listing (dir.go). Listings and lookups are cached for
+// MetadataTTL (misses for NegativeTTL); a lookup in a directory whose
+// listing is fresh, or still arriving and has the name, is answered from
+// it, so `ls -l` sends no HEAD per file. A lookup otherwise sends a HEAD of the key and a one-key
 // listing of "key/" concurrently (one round trip).
 //
 // Inode numbers are assigned per (path, kind) and never reused for the life
@@ -44,7 +46,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -106,7 +107,7 @@ type FS struct {
 
 	// mu guards the maps below. Never held across a request or disk I/O.
 	mu      sync.Mutex
-	dirs    map[string]*listing    // dir path ("" = root) → its listing
+	dirs    map[string]*listing    // dir path ("" = root) → its listing, complete or arriving
 	lookups map[string]lookupHit   // file path → last lookup answer
 	inos    map[inoKey]uint64      // (path, isDir) → inode number, never reused
 	nextIno uint64                 //
@@ -120,12 +121,6 @@ type FS struct {
 type inoKey struct {
 	path  string
 	isDir bool
-}
-
-type listing struct {
-	at      time.Time
-	entries []Entry // sorted by name
-	byName  map[string]int
 }
 
 type lookupHit struct {
@@ -234,76 +229,6 @@ func (v *FS) hide(key, why string) {
 	}
 }
 
-// ReadDir lists directory dir ("" is the root).
-func (v *FS) ReadDir(ctx context.Context, dir string) ([]Entry, error) {
-	l, err := v.list(ctx, dir)
-	if err != nil {
-		return nil, err
-	}
-	return l.entries, nil
-}
-
-func (v *FS) list(ctx context.Context, dir string) (*listing, error) {
-	v.mu.Lock()
-	l := v.dirs[dir]
-	v.mu.Unlock()
-	if l != nil && time.Since(l.at) < v.opts.MetadataTTL {
-		return l, nil
-	}
-	prefix := v.dirPrefix(dir)
-	byName := make(map[string]int)
-	var entries []Entry
-	add := func(e Entry) {
-		if i, ok := byName[e.Name]; ok {
-			if e.IsDir && !entries[i].IsDir {
-				entries[i] = e // a key that is also a prefix shows as the directory
-			}
-			return
-		}
-		byName[e.Name] = len(entries)
-		entries = append(entries, e)
-	}
-	err := v.lister.ListAll(ctx, prefix, func(page fetcher.ListPage) error {
-		for _, o := range page.Objects {
-			name, ok := strings.CutPrefix(o.Key, prefix)
-			if !ok || name == "" {
-				continue // the directory's own marker object
-			}
-			if strings.Contains(name, "/") || !validName(name) {
-				v.hide(o.Key, "invalid file name")
-				continue
-			}
-			if o.Size < 0 {
-				v.hide(o.Key, "negative size in the listing")
-				continue
-			}
-			add(Entry{Name: name, Size: o.Size, ETag: o.ETag, LastModified: o.LastModified, StorageClass: o.StorageClass})
-		}
-		for _, p := range page.Prefixes {
-			name, ok := strings.CutPrefix(p, prefix)
-			name = strings.TrimSuffix(name, "/")
-			if !ok || !validName(name) || strings.Contains(name, "/") {
-				v.hide(p, "invalid directory name")
-				continue
-			}
-			add(Entry{Name: name, IsDir: true})
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
-	for i, e := range entries {
-		byName[e.Name] = i
-	}
-	l = &listing{at: time.Now(), entries: entries, byName: byName}
-	v.mu.Lock()
-	v.dirs[dir] = l
-	v.mu.Unlock()
-	return l, nil
-}
-
 // Lookup finds name in directory dir.
 func (v *FS) Lookup(ctx context.Context, dir, name string) (Entry, error) {
 	if !validName(name) {
@@ -315,11 +240,14 @@ func (v *FS) Lookup(ctx context.Context, dir, name string) (Entry, error) {
 	l := v.dirs[dir]
 	hit, hasHit := v.lookups[p]
 	v.mu.Unlock()
-	if l != nil && now.Sub(l.at) < v.opts.MetadataTTL {
-		if i, ok := l.byName[name]; ok {
-			return l.entries[i], nil
+	if l != nil {
+		// A fresh listing answers for every name; one still arriving
+		// answers for the names it has (readdirplus looks each one up).
+		if e, found, complete := l.find(name, now, v.opts.MetadataTTL); found {
+			return e, nil
+		} else if complete {
+			return Entry{}, fetcher.ErrNotFound
 		}
-		return Entry{}, fetcher.ErrNotFound
 	}
 	if hasHit {
 		ttl := v.opts.MetadataTTL
@@ -392,10 +320,8 @@ func (v *FS) forget(p string) {
 func (v *FS) remember(p string, e Entry) {
 	v.mu.Lock()
 	v.lookups[p] = lookupHit{at: time.Now(), entry: e, found: true}
-	if l := v.dirs[dirOf(p)]; l != nil {
-		if i, ok := l.byName[e.Name]; ok && !l.entries[i].IsDir && l.entries[i] != e {
-			delete(v.dirs, dirOf(p)) // stale listing: list again next time
-		}
+	if l := v.dirs[dirOf(p)]; l != nil && l.stale(e) {
+		delete(v.dirs, dirOf(p)) // stale listing: list again next time
 	}
 	v.mu.Unlock()
 }
