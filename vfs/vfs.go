@@ -14,8 +14,9 @@
 // directory share one listing (dir.go). Listings and lookups are cached for
 // MetadataTTL (misses for NegativeTTL); a lookup in a directory whose
 // listing is fresh, or still arriving and has the name, is answered from
-// it, so `ls -l` sends no HEAD per file. A lookup otherwise sends a HEAD of the key and a one-key
-// listing of "key/" concurrently (one round trip).
+// it, so `ls -l` sends no HEAD per file. A lookup otherwise sends a HEAD
+// of the key and a one-key listing of "key/" concurrently (one round
+// trip).
 //
 // Inode numbers are assigned per (path, kind) and never reused for the life
 // of the mount, so they are stable per path and a path that turns from file
