@@ -51,7 +51,7 @@ func newListing() *listing {
 func (l *listing) find(name string, now time.Time, ttl time.Duration) (e Entry, found, complete bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.done && (l.err != nil || now.Sub(l.at) >= ttl) {
+	if !l.usableLocked(now, ttl) {
 		return Entry{}, false, false
 	}
 	if i, ok := l.byName[name]; ok {
@@ -68,10 +68,15 @@ func (l *listing) stale(e Entry) bool {
 	return ok && !l.entries[i].IsDir && l.entries[i] != e
 }
 
-// usable reports whether a new reader may join l.
+// usable reports whether l may still answer: it is arriving, or it is
+// complete, did not fail and is younger than ttl.
 func (l *listing) usable(now time.Time, ttl time.Duration) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.usableLocked(now, ttl)
+}
+
+func (l *listing) usableLocked(now time.Time, ttl time.Duration) bool {
 	return !l.done || (l.err == nil && now.Sub(l.at) < ttl)
 }
 
@@ -292,6 +297,3 @@ func (r *DirReader) Seek(pos int) {
 	}
 	r.pos = pos
 }
-
-// Pos is the number of entries returned so far.
-func (r *DirReader) Pos() int { return r.pos }
