@@ -60,7 +60,8 @@
 //
 // A block is in the LRU exactly when its state is present: both change
 // together under Cache.mu and Object.mu. Eviction picks victims under
-// Cache.mu, skipping pinned blocks (ReadAt pins the blocks it reads), marks
+// Cache.mu, skipping pinned blocks (ReadAt pins the blocks it reads; an open
+// Backing pins every block of its version, see backing.go), marks
 // them evicting so that no reader can pin them and no writer rewrite them,
 // and writes the tombstones and punches the holes after dropping every lock;
 // then they become absent.
@@ -141,6 +142,10 @@ type Stats struct {
 	Evictions   int64 // blocks evicted to stay within MaxBytes/MinFree
 	CRCFailures int64 // blocks dropped because their data failed the CRC check
 	WriteErrors int64 // WriteBlock calls that failed (the data was not cached)
+	// Backed is the object versions pinned by open Backings (read by the
+	// kernel directly), BackingOpens the Backings opened so far.
+	Backed       int
+	BackingOpens int64
 }
 
 type blockKey struct {
@@ -179,12 +184,17 @@ type Cache struct {
 	// first, to bound the number of open file descriptors.
 	open  *simplelru.LRU[*Object, struct{}]
 	clock uint64 // use counter for Object.lastUse
+	// pinnedBytes is the bytes of objects pinned whole by Backings (at most
+	// maxBytes/2), backedObjects their number.
+	pinnedBytes   int64
+	backedObjects int
 
 	closed   atomic.Bool
 	noPunch  atomic.Bool  // the filesystem cannot punch holes
 	statfsAt atomic.Int64 // UnixNano of the last statfs
 
 	evictions, crcFailures, writeErrors atomic.Int64
+	backingOpens                        atomic.Int64
 	logged                              sync.Map // messages logged once
 
 	kick chan struct{} // wakes the maintenance loop
@@ -575,6 +585,7 @@ func (c *Cache) Stats() Stats {
 	return Stats{
 		Used: c.used, Limit: c.maxBytes, Blocks: c.lru.Len(), Objects: c.nObjects,
 		Evictions: c.evictions.Load(), CRCFailures: c.crcFailures.Load(), WriteErrors: c.writeErrors.Load(),
+		Backed: c.backedObjects, BackingOpens: c.backingOpens.Load(),
 	}
 }
 
@@ -666,7 +677,7 @@ func (c *Cache) evictLocked(extra int64, spare blockKey) []blockKey {
 		}
 		o := k.o
 		o.mu.Lock()
-		if o.pins[k.b] > 0 || k == spare {
+		if o.pins[k.b] > 0 || o.backed > 0 || k == spare {
 			o.mu.Unlock()
 			c.lru.Get(k) // being read (or just written): recently used indeed
 			continue

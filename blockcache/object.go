@@ -78,6 +78,13 @@ type Object struct {
 	// Verify's report); 0 if none.
 	lastBad atomic.Int64
 
+	// backed counts the open Backings (backing.go); while it is above 0
+	// every block stays present: eviction skips the object and a failed
+	// check drops it whole. pinnedBytes is what it added to
+	// Cache.pinnedBytes. Changed with Cache.mu held too.
+	backed      int
+	pinnedBytes int64
+
 	// Guarded by Cache.mu.
 	inLRU   int    // blocks of this object in the LRU (== nPresent, once settled)
 	lastUse uint64 // Cache.clock at the last read or write
@@ -339,6 +346,19 @@ func (o *Object) dropBad(bad []int) {
 	var victims []blockKey
 	c.mu.Lock()
 	o.mu.Lock()
+	if o.backed > 0 {
+		// The kernel reads this file directly: delete it rather than
+		// punch a hole it would serve as zeros.
+		o.mu.Unlock()
+		c.mu.Unlock()
+		for _, b := range bad {
+			c.crcFailures.Add(1)
+			o.lastBad.Store(int64(b) + 1)
+			c.log.Warn("cache: cached block failed its CRC64 check; dropped the version, will refetch", "key", o.v.Key, "etag", o.v.ETag, "block", b)
+		}
+		o.Drop()
+		return
+	}
 	for _, b := range bad {
 		if o.state[b]&stMask == stPresent {
 			_, n := o.v.BlockRange(b)

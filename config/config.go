@@ -41,6 +41,9 @@ type Config struct {
 	Parallel  int
 	// KernelReadahead is the mount's read_ahead_kb in bytes; 0 leaves it.
 	KernelReadahead int64
+	// Passthrough: the kernel reads wholly cached files from the cache
+	// file directly (FUSE passthrough).
+	Passthrough bool
 
 	Revalidate  string // "etag" | "mtime"
 	MetadataTTL time.Duration
@@ -87,6 +90,7 @@ func defaults() *Config {
 		BlockSize:       DefaultBlockSize,
 		PartSize:        DefaultPartSize,
 		KernelReadahead: DefaultKernelReadahead,
+		Passthrough:     true,
 		Parallel:        DefaultParallel,
 		Revalidate:      DefaultRevalidate,
 		MetadataTTL:     DefaultMetadataTTL,

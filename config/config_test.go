@@ -54,7 +54,7 @@ func TestDefaults(t *testing.T) {
 		Bucket: "mybucket", Mountpoint: "/mnt/oss",
 		Endpoint: "https://oss-cn-hangzhou.aliyuncs.com", Region: "cn-hangzhou",
 		CacheDir: "/var/cache/ossmount", CacheSize: 10 << 30, MinFree: 1 << 30,
-		BlockSize: 1 << 20, PartSize: 8 << 20, KernelReadahead: 4 << 20, Parallel: 16, Revalidate: "etag",
+		BlockSize: 1 << 20, PartSize: 8 << 20, KernelReadahead: 4 << 20, Passthrough: true, Parallel: 16, Revalidate: "etag",
 		MetadataTTL: time.Second, NegativeTTL: time.Second, ReadTimeout: 30 * time.Second,
 		Retries: 5, Umask: 0o022, FileMode: 0o444, DirMode: 0o555, LogLevel: slog.LevelInfo,
 	}
@@ -200,6 +200,10 @@ func TestParseForms(t *testing.T) {
 			func(c *Config) bool { return c.KernelReadahead == 0 }},
 		{"kernel readahead flag", []string{"b12", "/m", "--kernel-readahead", "16M"}, home,
 			func(c *Config) bool { return c.KernelReadahead == 16<<20 }},
+		{"passthrough off", []string{"b12", "/m", "-o", "passthrough=off"}, home,
+			func(c *Config) bool { return !c.Passthrough }},
+		{"passthrough off flag", []string{"b12", "/m", "--no-passthrough"}, home,
+			func(c *Config) bool { return !c.Passthrough }},
 		// sources
 		{"bucket only", []string{"b12", "/m"}, home, func(c *Config) bool { return c.Bucket == "b12" && c.Prefix == "" }},
 		{"bucket:/", []string{"b12:/", "/m"}, home, func(c *Config) bool { return c.Bucket == "b12" && c.Prefix == "" }},

@@ -370,6 +370,9 @@ var options = []*option{
 	{name: "kernel_readahead", kind: kindSize, arg: "SIZE", def: FormatSize(DefaultKernelReadahead), group: groupCache,
 		help: "the kernel's readahead for this mount (its read_ahead_kb in /sys/class/bdi, set as root); larger means fewer, larger FUSE reads on sequential reads; 0 leaves the kernel's 128K",
 		set:  sizeOpt("kernel_readahead", func(c *Config) *int64 { return &c.KernelReadahead }, checkKernelReadahead), get: getSize(func(c *Config) *int64 { return &c.KernelReadahead })},
+	{name: "passthrough", kind: kindBool, def: "on", group: groupCache,
+		help:    "let the kernel read a file whose every block is cached (and checked in this mount) straight from the cache file, with no round trip to the daemon per read (FUSE passthrough: Linux 6.9 or later, as root; off elsewhere)",
+		setBool: boolOpt(func(c *Config) *bool { return &c.Passthrough }), get: getBool(func(c *Config) *bool { return &c.Passthrough })},
 	{name: "revalidate", kind: kindEnum, arg: "etag|mtime", def: DefaultRevalidate, group: groupCache,
 		help: "how open() asks whether a cached object changed: If-None-Match (etag) or If-Modified-Since (mtime)",
 		set: func(c *Config, v string) error {

@@ -77,6 +77,10 @@ type Snapshot struct {
 	Evictions        int64 `json:"evictions"`
 	CRCFailures      int64 `json:"crc_failures"`
 	CacheWriteErrors int64 `json:"cache_write_errors"`
+
+	// Passthrough: files the kernel reads from the cache file directly.
+	PassthroughOpens  int64 `json:"passthrough_opens"`  // cache files handed to the kernel so far
+	PassthroughPinned int   `json:"passthrough_pinned"` // object versions pinned for it now
 }
 
 // RequestCounter is what the store offers (fetcher.OSSStore).
@@ -106,6 +110,7 @@ func (s *Sources) Snapshot() Snapshot {
 		BytesFetched: fs.BytesFetched, CacheHitBytes: fs.CacheHitBytes, CacheMissBytes: fs.CacheMissBytes,
 		CacheUsedBytes: cs.Used, CacheLimitBytes: cs.Limit, CacheObjects: cs.Objects, CacheBlocks: cs.Blocks,
 		Evictions: cs.Evictions, CRCFailures: cs.CRCFailures + fs.CRCMismatches, CacheWriteErrors: cs.WriteErrors + fs.CacheWriteErrors,
+		PassthroughOpens: cs.BackingOpens, PassthroughPinned: cs.Backed,
 	}
 	if t := snap.CacheHitBytes + snap.CacheMissBytes; t > 0 {
 		snap.CacheHitRatio = float64(snap.CacheHitBytes) / float64(t)
@@ -134,6 +139,7 @@ conditional  %d sent, %d answered 304 Not Modified
 fetched      %s
 cache reads  %s hit, %s miss (hit ratio %.1f%%)
 cache        %s of %s in %d blocks of %d objects; %d evictions, %d CRC failures, %d write errors
+passthrough  %d cache files handed to the kernel, %d objects pinned now
 in flight    %d GETs
 errors      %s
 `,
@@ -143,6 +149,7 @@ errors      %s
 		Bytes(s.BytesFetched),
 		Bytes(s.CacheHitBytes), Bytes(s.CacheMissBytes), 100*s.CacheHitRatio,
 		Bytes(s.CacheUsedBytes), limit, s.CacheBlocks, s.CacheObjects, s.Evictions, s.CRCFailures, s.CacheWriteErrors,
+		s.PassthroughOpens, s.PassthroughPinned,
 		s.InFlight, errs)
 }
 

@@ -38,6 +38,8 @@ var metrics = []metric{
 	{"ossmount_cache_evictions_total", "Blocks evicted to stay within the limits.", prometheus.CounterValue, nil},
 	{"ossmount_cache_crc_failures_total", "Cached blocks or objects that failed a CRC check and were dropped.", prometheus.CounterValue, nil},
 	{"ossmount_cache_write_errors_total", "Cache writes that failed (the data was served uncached).", prometheus.CounterValue, nil},
+	{"ossmount_passthrough_opens_total", "Cache files handed to the kernel to read a file from directly (FUSE passthrough).", prometheus.CounterValue, nil},
+	{"ossmount_passthrough_pinned_objects", "Object versions pinned in the cache because the kernel reads their cache file.", prometheus.GaugeValue, nil},
 }
 
 // NewCollector returns a Prometheus collector of snapshot's figures.
@@ -74,6 +76,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		"ossmount_cache_evictions_total":      float64(s.Evictions),
 		"ossmount_cache_crc_failures_total":   float64(s.CRCFailures),
 		"ossmount_cache_write_errors_total":   float64(s.CacheWriteErrors),
+		"ossmount_passthrough_opens_total":    float64(s.PassthroughOpens),
+		"ossmount_passthrough_pinned_objects": float64(s.PassthroughPinned),
 	}
 	for _, m := range metrics {
 		switch m.name {

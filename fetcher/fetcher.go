@@ -537,6 +537,10 @@ func checkPart(resp *GetResponse, o *Object, pos int64) error {
 	return nil
 }
 
+// CheckWholeCRC runs the whole-object check below now, for a caller about
+// to hand the cached copy to someone who will not ask again (the kernel).
+func (f *Fetcher) CheckWholeCRC(o *Object) { f.checkWholeCRC(o) }
+
 // checkWholeCRC compares the combined CRC64 of a fully cached object with
 // the server's x-oss-hash-crc64ecma, once. A mismatch drops the cached copy.
 func (f *Fetcher) checkWholeCRC(o *Object) {

@@ -2,14 +2,22 @@
 // translates: each node method converts its arguments, calls the core
 // (package vfs) and maps the error with errnoOf. Caching policy, revalidation
 // and fetching all live in the core.
+//
+// What it does keep is the kernel's protocol state: with FUSE passthrough
+// a file whose version the core can back (vfs.Handle.Backing) is opened
+// with the cache file as its backing file, so the kernel reads it without
+// us; the kernel's rule that an inode's open files are all passthrough or
+// all cached is kept per node (fileNode.ioMu).
 package fs
 
 import (
 	"context"
+	"log/slog"
 	"path"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,16 +38,27 @@ type Options struct {
 	AllowRoot         bool
 	DefaultPerms      bool
 	Debug             bool
+	// Passthrough lets the kernel read wholly cached files from the cache
+	// file directly (FUSE passthrough: Linux 6.9 or later, as root).
+	Passthrough bool
+	Logger      *slog.Logger
 }
 
 type mount struct {
 	v    *vfs.FS
 	opts Options
+	// passthrough: files whose version is wholly cached are read by the
+	// kernel from the cache file directly (Options.Passthrough, and the
+	// kernel accepted a backing file at mount).
+	passthrough atomic.Bool
 }
 
 // Mount mounts v at mountpoint, read-only, and returns once the kernel
 // serves it.
 func Mount(mountpoint string, v *vfs.FS, opts Options) (*fuse.Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
 	m := &mount{v: v, opts: opts}
 	root := &dirNode{m: m, path: ""}
 	mo := []string{"ro"}
@@ -50,7 +69,7 @@ func Mount(mountpoint string, v *vfs.FS, opts Options) (*fuse.Server, error) {
 		mo = append(mo, "allow_root")
 	}
 	attr, neg := opts.AttrTTL, opts.NegativeTTL
-	return gofs.Mount(mountpoint, root, &gofs.Options{
+	server, err := gofs.Mount(mountpoint, root, &gofs.Options{
 		MountOptions: fuse.MountOptions{
 			FsName:       opts.FsName,
 			Name:         "ossmount",
@@ -60,6 +79,8 @@ func Mount(mountpoint string, v *vfs.FS, opts Options) (*fuse.Server, error) {
 			MaxWrite:     1 << 20, // also max_read: 1 MiB FUSE reads
 			MaxReadAhead: 1 << 20,
 			Debug:        opts.Debug,
+			// mmap(MAP_SHARED) of an O_DIRECT open (FOPEN_DIRECT_IO).
+			ExtraCapabilities: fuse.CAP_DIRECT_IO_ALLOW_MMAP,
 		},
 		EntryTimeout:    &attr,
 		AttrTimeout:     &attr,
@@ -67,6 +88,35 @@ func Mount(mountpoint string, v *vfs.FS, opts Options) (*fuse.Server, error) {
 		UID:             opts.UID,
 		GID:             opts.GID,
 	})
+	if err != nil {
+		return nil, err
+	}
+	if opts.Passthrough {
+		if err := probeBacking(server, v); err != nil {
+			opts.Logger.Info("FUSE passthrough unavailable (it needs Linux 6.9 or later and root): cached files are read through the daemon", "err", err)
+		} else {
+			m.passthrough.Store(true)
+		}
+	}
+	return server, nil
+}
+
+// probeBacking asks the kernel to accept a file of the cache directory as a
+// backing file, as a passthrough open would, and lets it go.
+func probeBacking(server *fuse.Server, v *vfs.FS) error {
+	f, err := v.BackingProbe()
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	id, errno := server.RegisterBackingFd(&fuse.BackingMap{Fd: int32(f.Fd())})
+	if errno != 0 {
+		return errno
+	}
+	if errno := server.UnregisterBackingFd(id); errno != 0 {
+		return errno
+	}
+	return nil
 }
 
 func (m *mount) fileAttr(e vfs.Entry, ino uint64, out *fuse.Attr) {
@@ -225,6 +275,23 @@ type fileNode struct {
 	mu    sync.Mutex // guards entry, at
 	entry vfs.Entry  // last known metadata, as the kernel was told it
 	at    time.Time  // when entry was learnt
+
+	// The kernel runs the open files of an inode either all through its
+	// page cache ("cached") or all through one backing file
+	// (passthrough), and fails an open (EIO) that would mix the two. So
+	// an open takes the mode of the files already open: passthrough only
+	// when none is open cached. ioMu guards the counts below and is held
+	// across that choice. The files are counted from our reply to OPEN to
+	// their RELEASE, which the kernel sends after it has let go of the
+	// mode, so the counts never miss a file the kernel still has open.
+	// backing is the cache file of the passthrough files, opened by the
+	// first and released by the last, as go-fuse registers it with the
+	// kernel once per inode (and every later passthrough open shares it).
+	ioMu           sync.Mutex
+	cachedOpens    int
+	backedOpens    int
+	backingFd      int
+	backingRelease func()
 }
 
 var (
@@ -294,7 +361,27 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	if res.KeepCache {
 		fl |= fuse.FOPEN_KEEP_CACHE
 	}
-	return &handle{h: h}, fl, 0
+	f.ioMu.Lock()
+	defer f.ioMu.Unlock()
+	if f.m.passthrough.Load() && f.backedOpens == 0 && f.cachedOpens == 0 {
+		if fd, release, ok := h.Backing(); ok {
+			f.backingFd, f.backingRelease = fd, release
+		}
+	}
+	if f.backingRelease != nil {
+		f.backedOpens++
+		if flags&syscall.O_DIRECT != 0 {
+			// O_DIRECT asks to bypass caches, and a passthrough read
+			// would go to the disk under the cache file: with
+			// FOPEN_DIRECT_IO its reads come to the daemon as they
+			// would without passthrough (the kernel still wants the
+			// passthrough flag on every open of the inode).
+			fl |= fuse.FOPEN_DIRECT_IO
+		}
+		return &backedHandle{handle{h: h, node: f}}, fl, 0
+	}
+	f.cachedOpens++
+	return &handle{h: h, node: f}, fl, 0
 }
 
 func (f *fileNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
@@ -393,9 +480,39 @@ func (f *fileNode) xattrs(ctx context.Context) (map[string]string, syscall.Errno
 	return x, 0
 }
 
-// handle is an open file.
+// handle is an open file. node is set when it counts in the node's mode
+// (see fileNode.ioMu).
 type handle struct {
-	h *vfs.Handle
+	h    *vfs.Handle
+	node *fileNode
+}
+
+// backedHandle is a file the kernel reads from the cache file directly
+// (FUSE passthrough); go-fuse registers the backing file with the kernel
+// at the first open of the inode and shares it with the later ones.
+type backedHandle struct {
+	handle
+}
+
+var _ gofs.FilePassthroughFder = (*backedHandle)(nil)
+
+func (h *backedHandle) PassthroughFd() (int, bool) {
+	f := h.node
+	f.ioMu.Lock()
+	defer f.ioMu.Unlock()
+	return f.backingFd, f.backingRelease != nil
+}
+
+func (h *backedHandle) Release(ctx context.Context) syscall.Errno {
+	f := h.node
+	f.ioMu.Lock()
+	if f.backedOpens--; f.backedOpens == 0 {
+		f.backingRelease()
+		f.backingRelease = nil
+	}
+	f.ioMu.Unlock()
+	h.h.Release()
+	return 0
 }
 
 var (
@@ -412,6 +529,11 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
+	if f := h.node; f != nil {
+		f.ioMu.Lock()
+		f.cachedOpens--
+		f.ioMu.Unlock()
+	}
 	h.h.Release()
 	return 0
 }

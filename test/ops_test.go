@@ -55,6 +55,9 @@ type statsSnapshot struct {
 	CacheObjects   int              `json:"cache_objects"`
 	CRCFailures    int64            `json:"crc_failures"`
 	InFlight       int64            `json:"in_flight_gets"`
+
+	PassthroughOpens  int64 `json:"passthrough_opens"`
+	PassthroughPinned int   `json:"passthrough_pinned"`
 }
 
 func (e *env) stats() statsSnapshot {
@@ -132,7 +135,9 @@ func TestStatsAndMetricsFollowReads(t *testing.T) {
 	data := pattern(61, size)
 	e.put("a.bin", data)
 	addr := freePort(t)
-	e.mount(append([]string{"metrics_addr=" + addr}, smallBlocks...)...)
+	// passthrough=off: the warm reads counted here must reach the daemon
+	// (passthrough_test.go has the other way).
+	e.mount(append([]string{"metrics_addr=" + addr, "passthrough=off"}, smallBlocks...)...)
 	p := e.path("a.bin")
 	if _, err := os.Stat(p); err != nil {
 		t.Fatal(err)

@@ -35,6 +35,12 @@
 // bound to the version it opened: its part GETs carry If-Match, and once
 // the object changes under it, its uncached reads fail with ErrStale.
 //
+// A handle whose version is wholly cached, every block checked in this
+// mount, can offer the version's cache file for the kernel to read the file
+// from directly (Handle.Backing, FUSE passthrough), pinning the version in
+// the cache while the kernel holds it; the adapter decides when the kernel
+// may take it.
+//
 // Each version of a file is its own inode generation (Gen), so the kernel
 // keeps one page cache per version: OpenVersion fails with ErrStale when
 // the open finds a version other than the inode's, and the kernel looks
@@ -46,6 +52,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path"
 	"strings"
 	"sync"
@@ -349,6 +356,7 @@ type Handle struct {
 	v      *FS
 	path   string
 	object *fetcher.Object
+	blocks *blockcache.Object // object.Blocks
 	ra     fetcher.Readahead
 	stale  atomic.Bool
 	closed atomic.Bool
@@ -422,7 +430,7 @@ func (v *FS) Open(ctx context.Context, p string) (*Handle, OpenResult, error) {
 	}
 	oo.refs++
 	v.mu.Unlock()
-	return &Handle{v: v, path: p, object: oo.obj}, result, nil
+	return &Handle{v: v, path: p, object: oo.obj, blocks: blocks}, result, nil
 }
 
 // maxProbe bounds the open's GET. A whole 1 MiB block at 32 MB/s is 33 ms
@@ -510,6 +518,33 @@ func (h *Handle) Read(ctx context.Context, p []byte, off int64) (int, error) {
 	}
 	return n, err
 }
+
+// Backing offers the cache file of the handle's version for the kernel to
+// read the file from directly (FUSE passthrough), so that no read reaches
+// the daemon. Only a version whose every block is cached and passed its
+// CRC check in this mount qualifies (and its whole-object CRC64, when OSS
+// sent one): the kernel serves what the file holds and never asks again.
+// The version stays pinned in the cache until release is called. ok is
+// false when the version does not qualify (yet); the handle then reads as
+// usual.
+func (h *Handle) Backing() (fd int, release func(), ok bool) {
+	if h.stale.Load() || h.closed.Load() {
+		return 0, nil, false
+	}
+	h.v.fetch.CheckWholeCRC(h.object)
+	b, err := h.blocks.OpenBacking()
+	if err != nil {
+		if !errors.Is(err, blockcache.ErrNotBackable) {
+			h.v.log.Debug("cache file cannot back the file", "key", h.object.Key, "err", err)
+		}
+		return 0, nil, false
+	}
+	return b.Fd(), func() { _ = b.Close() }, true
+}
+
+// BackingProbe opens a file of the cache directory, for the adapter to ask
+// the kernel whether it can read files from there directly.
+func (v *FS) BackingProbe() (*os.File, error) { return v.cache.ProbeFile() }
 
 // Release closes the handle.
 func (h *Handle) Release() {

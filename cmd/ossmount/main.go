@@ -175,6 +175,7 @@ func run(cfg *config.Config, ready io.WriteCloser) error {
 		UID: cfg.UID, GID: cfg.GID, FileMode: cfg.FileMode, DirMode: cfg.DirMode,
 		AttrTTL: cfg.MetadataTTL, NegativeTTL: cfg.NegativeTTL, FsName: fsName,
 		AllowOther: cfg.AllowOther, AllowRoot: cfg.AllowRoot, DefaultPerms: cfg.DefaultPermissions, Debug: cfg.DebugFUSE,
+		Passthrough: cfg.Passthrough, Logger: log,
 	})
 	if err != nil {
 		cache.Close()

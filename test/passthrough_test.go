@@ -1,0 +1,164 @@
+package test
+
+import (
+	"io"
+	"os"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// readFile reads f whole from offset 0.
+func readFile(t *testing.T, f *os.File, size int) []byte {
+	t.Helper()
+	b := make([]byte, size+1)
+	n, err := f.ReadAt(b, 0)
+	if err != nil && err != io.EOF {
+		t.Fatalf("read %s: %v", f.Name(), err)
+	}
+	return b[:n]
+}
+
+func openFile(t *testing.T, p string, flags int) *os.File {
+	t.Helper()
+	f, err := os.OpenFile(p, flags, 0)
+	if err != nil {
+		t.Fatalf("open %s (flags %#x): %v", p, flags, err)
+	}
+	return f
+}
+
+// daemonReadBytes is what reads through the daemon have served so far.
+func (e *env) daemonReadBytes() int64 {
+	s := e.stats()
+	return s.CacheHitBytes + s.CacheMissBytes
+}
+
+// TestPassthroughOnceWholeAndChecked: a file whose every block is cached
+// and checked in this mount is read by the kernel from the cache file
+// (no read reaches the daemon); opens that find files of the inode open
+// through the page cache stay with it (the kernel fails an open that mixes
+// the two with EIO); O_DIRECT opens still reach the daemon; mmap works
+// both ways; a file open this way keeps its version's bytes when the
+// object changes and its cache files are deleted.
+func TestPassthroughOnceWholeAndChecked(t *testing.T) {
+	e := newEnv(t)
+	const size = 3<<20 + 5
+	data := pattern(71, size)
+	e.put("pt.bin", data)
+	e.mount()
+	p := e.path("pt.bin")
+
+	// Cold, and a second open while the first is still open: both through
+	// the page cache, both fine.
+	f1 := openFile(t, p, os.O_RDONLY)
+	assertSame(t, "cold read", readFile(t, f1, size), data)
+	f2 := openFile(t, p, os.O_RDONLY)
+	assertSame(t, "second open while the first is open", readFile(t, f2, size), data)
+	if s := e.stats(); s.PassthroughOpens != 0 {
+		t.Fatalf("passthrough while a page-cache file of the inode is open: %+v", s)
+	}
+	f1.Close()
+	f2.Close()
+
+	// Now whole and checked: the next open hands the kernel the cache file.
+	f3 := openFile(t, p, os.O_RDONLY)
+	defer f3.Close()
+	if s := e.stats(); s.PassthroughOpens != 1 || s.PassthroughPinned != 1 {
+		t.Fatalf("after a whole read, open: passthrough_opens %d pinned %d, want 1 1", s.PassthroughOpens, s.PassthroughPinned)
+	}
+	dropPages(t, p) // nothing may come from the FUSE page cache either
+	before := e.daemonReadBytes()
+	assertSame(t, "passthrough read", readFile(t, f3, size), data)
+	if got := e.daemonReadBytes() - before; got != 0 {
+		t.Fatalf("passthrough read went through the daemon: %d bytes", got)
+	}
+	// A second open shares the kernel's backing file.
+	f4 := openFile(t, p, os.O_RDONLY)
+	assertSame(t, "second passthrough open", readFile(t, f4, size), data)
+	f4.Close()
+
+	// mmap of a passthrough file.
+	m, err := unix.Mmap(int(f3.Fd()), 0, size, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatalf("mmap of a passthrough file: %v", err)
+	}
+	assertSame(t, "mmap of a passthrough file", m, data)
+	unix.Munmap(m)
+
+	// O_DIRECT while passthrough files are open: opens, and reads reach
+	// the daemon.
+	fd := openFile(t, p, os.O_RDONLY|syscall.O_DIRECT)
+	buf, err := unix.Mmap(-1, 0, 1<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE) // aligned
+	if err != nil {
+		t.Fatal(err)
+	}
+	before = e.daemonReadBytes()
+	n, err := fd.ReadAt(buf, 1<<20)
+	if err != nil || n != 1<<20 {
+		t.Fatalf("O_DIRECT read: %d, %v", n, err)
+	}
+	assertSame(t, "O_DIRECT read", buf[:n], data[1<<20:2<<20])
+	if got := e.daemonReadBytes() - before; got != 1<<20 {
+		t.Errorf("O_DIRECT read: the daemon served %d bytes, want %d", got, 1<<20)
+	}
+	unix.Munmap(buf)
+	m, err = unix.Mmap(int(fd.Fd()), 0, size, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatalf("mmap MAP_SHARED of an O_DIRECT file: %v", err)
+	}
+	assertSame(t, "mmap of an O_DIRECT file", m, data)
+	unix.Munmap(m)
+	fd.Close()
+
+	// The object changes: a new open gets the new version (its own inode,
+	// through the page cache while cold); the passthrough file keeps
+	// reading its own version whole, though its cache files are gone.
+	data2 := pattern(72, size)
+	e.put("pt.bin", data2)
+	if s := e.stats(); s.PassthroughPinned != 1 {
+		t.Fatalf("pinned %d", s.PassthroughPinned)
+	}
+	assertSame(t, "new version", mustRead(t, p), data2)
+	assertSame(t, "passthrough file after the object changed", readFile(t, f3, size), data)
+	f3.Close()
+	if s := e.stats(); s.PassthroughPinned != 0 {
+		t.Fatalf("pinned %d after every passthrough file closed", s.PassthroughPinned)
+	}
+	assertSame(t, "new version, whole: passthrough", mustRead(t, p), data2)
+	if s := e.stats(); s.PassthroughOpens != 2 {
+		t.Fatalf("passthrough_opens %d, want 2", s.PassthroughOpens)
+	}
+
+	// After a remount the blocks are unchecked: the first open reads
+	// through the daemon (checking each block), the next passes through.
+	e.unmount()
+	e.mount()
+	before = e.daemonReadBytes()
+	assertSame(t, "after remount", mustRead(t, p), data2)
+	if s := e.stats(); s.PassthroughOpens != 0 || s.CacheHitBytes-before != size {
+		t.Fatalf("first open after remount: passthrough_opens %d, daemon served %d of %d bytes", s.PassthroughOpens, s.CacheHitBytes-before, size)
+	}
+	assertSame(t, "after remount, again", mustRead(t, p), data2)
+	if s := e.stats(); s.PassthroughOpens != 1 {
+		t.Fatalf("second open after remount: passthrough_opens %d, want 1", s.PassthroughOpens)
+	}
+}
+
+// TestPassthroughOff: with passthrough=off every read of a cached file
+// that misses the page cache goes through the daemon.
+func TestPassthroughOff(t *testing.T) {
+	e := newEnv(t)
+	data := pattern(73, 2<<20)
+	e.put("off.bin", data)
+	e.mount("passthrough=off")
+	p := e.path("off.bin")
+	assertSame(t, "cold", mustRead(t, p), data)
+	dropPages(t, p)
+	before := e.daemonReadBytes()
+	assertSame(t, "warm", mustRead(t, p), data)
+	if s := e.stats(); s.PassthroughOpens != 0 || s.CacheHitBytes+s.CacheMissBytes-before != int64(len(data)) {
+		t.Fatalf("passthrough=off: passthrough_opens %d, daemon served %d bytes of %d", s.PassthroughOpens, s.CacheHitBytes+s.CacheMissBytes-before, len(data))
+	}
+}
