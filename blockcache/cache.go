@@ -37,6 +37,9 @@
 //
 //	Object.fileMu → Object.ckMu → Cache.mu → Object.mu
 //
+// Object.writeMu is taken with fileMu held shared, around one pwrite, and
+// nothing else is taken while it is held.
+//
 // A goroutine never holds the locks of two objects at once, except that the
 // holder of Cache.mu takes the Object.mu of several objects, one after
 // another. What each lock guards:
@@ -56,7 +59,10 @@
 //     stores only.
 //
 // So no lock that serializes anything is held across a syscall on the read
-// and write paths (checkpoint.Log serializes its 16-byte appends itself).
+// and write paths (checkpoint.Log serializes its 16-byte appends itself),
+// except writeMu, which makes the writers of one data file take turns as
+// the kernel's inode lock would, without spinning; readers never wait for
+// it.
 //
 // A block is in the LRU exactly when its state is present: both change
 // together under Cache.mu and Object.mu. Eviction picks victims under

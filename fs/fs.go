@@ -505,12 +505,15 @@ func (h *backedHandle) PassthroughFd() (int, bool) {
 
 func (h *backedHandle) Release(ctx context.Context) syscall.Errno {
 	f := h.node
+	var release func()
 	f.ioMu.Lock()
 	if f.backedOpens--; f.backedOpens == 0 {
-		f.backingRelease()
-		f.backingRelease = nil
+		release, f.backingRelease = f.backingRelease, nil
 	}
 	f.ioMu.Unlock()
+	if release != nil {
+		release() // unpins: may evict (disk I/O), so not under ioMu
+	}
 	h.h.Release()
 	return 0
 }
