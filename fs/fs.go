@@ -284,9 +284,10 @@ type fileNode struct {
 	// across that choice. The files are counted from our reply to OPEN to
 	// their RELEASE, which the kernel sends after it has let go of the
 	// mode, so the counts never miss a file the kernel still has open.
-	// backing is the cache file of the passthrough files, opened by the
-	// first and released by the last, as go-fuse registers it with the
-	// kernel once per inode (and every later passthrough open shares it).
+	// backingFd is the cache file the passthrough files read, opened (and
+	// its version pinned) by the first of them and let go by the last
+	// (backingRelease, nil when none is open): go-fuse registers it with
+	// the kernel once per inode, and later passthrough opens share it.
 	ioMu           sync.Mutex
 	cachedOpens    int
 	backedOpens    int

@@ -888,7 +888,8 @@ func TestSoakMixedReadsWhileReplacing(t *testing.T) {
 		t.Errorf("the soak read nothing")
 	}
 	row.PeakRSS = procStatus(pid, "VmHWM")
-	row.Note = fmt.Sprintf("RSS %d→%d MiB, fds %d→%d, goroutines %d→%d (idle)", midRSS>>20, endRSS>>20, midFDs, endFDs, baseGoroutines, endGoroutines)
+	row.Note = fmt.Sprintf("RSS %d→%d MiB, fds %d→%d, goroutines %d→%d (idle), %d passthrough opens",
+		midRSS>>20, endRSS>>20, midFDs, endFDs, baseGoroutines, endGoroutines, e.stats().PassthroughOpens)
 	addRelRow(row)
 }
 
