@@ -204,9 +204,25 @@ func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHan
 // dirHandle is an open directory. go-fuse serializes the calls of one
 // handle, and numbers the entries 1, 2, ... as it sends them (Seekdir's
 // offset is the number of entries already read).
+//
+// Readdirent returns an error only where no entry can get lost. go-fuse
+// calls it once per entry with the request's context; an error after the
+// first entry of a reply is kept as an "overflow" for the next request,
+// and go-fuse v2.12.1 never clears it afterwards, so from then on it
+// answers that errno in place of the entry that overflows each reply: one
+// name lost per reply (seen when signals interrupted a getdents waiting
+// for the next page: TestListingOf100kKeysStreams). So within a request,
+// only the first call waits for the listing, and it does not give up when
+// the request is interrupted: a non-fatal signal only makes the kernel
+// send FUSE_INTERRUPT and wait on (a fatal one ends the caller anyway),
+// and the listing itself is bounded by the store's timeouts. A later entry
+// that has not arrived, or a failed listing, ends the reply early; the
+// next request waits for it or reports the error first.
 type dirHandle struct {
 	d *dirNode
 	r *vfs.DirReader
+	// req is the context of the request the last call served.
+	req context.Context
 }
 
 var (
@@ -215,12 +231,23 @@ var (
 )
 
 func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
-	e, ok, err := h.r.Next(ctx)
+	first := ctx != h.req
+	h.req = ctx
+	var (
+		e   vfs.Entry
+		ok  bool
+		err error
+	)
+	if first {
+		e, ok, err = h.r.Next(context.WithoutCancel(ctx))
+	} else {
+		e, ok = h.r.NextArrived()
+	}
 	if err != nil {
 		return nil, errnoOf(err)
 	}
 	if !ok {
-		return nil, 0
+		return nil, 0 // the end, or of this reply
 	}
 	mode := uint32(syscall.S_IFREG)
 	if e.IsDir {

@@ -174,6 +174,16 @@ func (l *listing) entry(ctx context.Context, i int) (e Entry, ok bool, err error
 	}
 }
 
+// arrived returns entry i if it is there.
+func (l *listing) arrived(i int) (Entry, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if i < len(l.entries) {
+		return l.entries[i], true
+	}
+	return Entry{}, false
+}
+
 // listingKey is where an entry sits in the key order of its listing.
 func listingKey(e Entry) string {
 	if e.IsDir {
@@ -287,6 +297,17 @@ func (r *DirReader) Next(ctx context.Context) (Entry, bool, error) {
 		r.pos++
 	}
 	return e, ok, err
+}
+
+// NextArrived returns the next entry if it has arrived, without waiting;
+// ok is false if it has not (yet), at the end, or after a failure (which
+// Next then reports).
+func (r *DirReader) NextArrived() (Entry, bool) {
+	e, ok := r.l.arrived(r.pos)
+	if ok {
+		r.pos++
+	}
+	return e, ok
 }
 
 // Seek moves to position pos (entries returned so far). Back to 0 is a

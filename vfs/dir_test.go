@@ -219,3 +219,33 @@ func TestDirectoryListingSharedAndFailed(t *testing.T) {
 		t.Fatalf("after Seek(0): %+v %v %v, %d listings", e, ok, err, l.lists.Load())
 	}
 }
+
+// NextArrived gives what has arrived and never waits: false before a page,
+// at the end, and after a failure (which Next then reports).
+func TestNextArrivedNeverWaits(t *testing.T) {
+	l := newStepLister()
+	v := newStepFS(l)
+	r := v.OpenDir("")
+	if e, ok := r.NextArrived(); ok {
+		t.Fatalf("before any page: %+v", e)
+	}
+	l.send(fetcher.ListPage{Objects: objs("a", "b"), Prefixes: []string{"d/c/"}})
+	var got []string
+	for {
+		e, ok := r.NextArrived()
+		if !ok {
+			break
+		}
+		got = append(got, kindName(e))
+	}
+	if fmt.Sprint(got) != "[d:c f:a f:b]" {
+		t.Fatalf("after page 1: %v", got)
+	}
+	l.end <- errors.New("listing broke")
+	if e, ok := r.NextArrived(); ok {
+		t.Fatalf("after the failure: %+v", e)
+	}
+	if _, ok, err := r.Next(context.Background()); ok || err == nil {
+		t.Fatalf("Next after the failure: ok=%v err=%v, want the error", ok, err)
+	}
+}
