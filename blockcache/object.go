@@ -51,9 +51,11 @@ type Object struct {
 	dirty  atomic.Bool     // data or log written since the last sync
 	// writeMu makes the block writes of one data file take turns. The
 	// kernel runs buffered writes to a file one at a time anyway (under
-	// the inode lock), and writers waiting there spin: with the 16 parts
-	// of a cold read landing at once, pwrite took 2.1 s of the daemon's
-	// 3.6 s of CPU per GiB; waiting here instead (parked), 0.3 s.
+	// the inode lock), where waiting writers may spin; parked here they
+	// do not. A small gain: 2.27-2.34 against 2.35-2.39 s of daemon CPU
+	// per cold GiB, in alternating runs of both builds on the bench link.
+	// (What pwrite costs swings far more with this VM's price of new
+	// page-cache pages: 0.3 to 1.9 s per GiB for the same build.)
 	writeMu sync.Mutex
 
 	// ckMu: shared around "append a record + update the block's state",
