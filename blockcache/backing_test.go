@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"testing"
+
+	"github.com/ossmount/ossmount/checkpoint"
 )
 
 // readFd reads n bytes of b's file from offset 0, as the kernel would.
@@ -126,20 +128,28 @@ func TestBackingBudgetIsHalfTheCache(t *testing.T) {
 	b3.Close()
 }
 
-// Deleting a backed version's files leaves the kernel's file intact, and a
-// refetch writes a new file rather than into the one the kernel reads.
-func TestBackingSurvivesDrop(t *testing.T) {
-	dir := t.TempDir()
-	c := open(t, dir, 0)
-	v := version("d", 3*bs)
-	data := content(45, 3*bs)
-	o := object(t, c, v)
+// backedVersion caches a 3-block version whole in a new cache and opens a
+// Backing of it (closed when the test ends).
+func backedVersion(t *testing.T, key string, seed uint64) (dir string, c *Cache, v checkpoint.Version, data []byte, o *Object, back *Backing) {
+	t.Helper()
+	dir = t.TempDir()
+	c = open(t, dir, 0)
+	v = version(key, 3*bs)
+	data = content(seed, 3*bs)
+	o = object(t, c, v)
 	writeAll(t, o, data)
 	back, err := o.OpenBacking()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer back.Close()
+	t.Cleanup(func() { back.Close() })
+	return dir, c, v, data, o, back
+}
+
+// Deleting a backed version's files leaves the kernel's file intact, and a
+// refetch writes a new file rather than into the one the kernel reads.
+func TestBackingSurvivesDrop(t *testing.T) {
+	_, c, v, data, o, back := backedVersion(t, "d", 45)
 	c.DropKey(v.Bucket, v.Key)
 	if o.Has(0) {
 		t.Fatal("dropped version still has blocks")
@@ -158,17 +168,7 @@ func TestBackingSurvivesDrop(t *testing.T) {
 // drops the version's files instead of punching a hole the kernel would
 // serve as zeros.
 func TestBackingBadBlockDropsWholeVersion(t *testing.T) {
-	dir := t.TempDir()
-	c := open(t, dir, 0)
-	v := version("v", 3*bs)
-	data := content(47, 3*bs)
-	o := object(t, c, v)
-	writeAll(t, o, data)
-	back, err := o.OpenBacking()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer back.Close()
+	dir, c, v, data, o, back := backedVersion(t, "v", 47)
 	dataFile, _ := files(dir, v)
 	f, err := os.OpenFile(dataFile, os.O_RDWR, 0)
 	if err != nil {
