@@ -354,36 +354,30 @@ func (o *Object) dropBad(bad []int) {
 	var victims []blockKey
 	c.mu.Lock()
 	o.mu.Lock()
-	if o.backed > 0 {
-		// The kernel reads this file directly: delete it rather than
-		// punch a hole it would serve as zeros.
-		o.mu.Unlock()
-		c.mu.Unlock()
-		for _, b := range bad {
-			c.crcFailures.Add(1)
-			o.lastBad.Store(int64(b) + 1)
-			c.log.Warn("cache: cached block failed its CRC64 check; dropped the version, will refetch", "key", o.v.Key, "etag", o.v.ETag, "block", b)
-		}
-		o.Drop()
-		return
-	}
+	// A version the kernel reads directly (an open Backing) goes whole:
+	// deleting its files leaves the kernel its copy, where a punched hole
+	// would read as zeros.
+	whole := o.backed > 0
 	for _, b := range bad {
 		if o.state[b]&stMask == stPresent {
-			_, n := o.v.BlockRange(b)
-			o.evictingLocked(b, n)
 			victims = append(victims, blockKey{o, b})
+			if !whole {
+				_, n := o.v.BlockRange(b)
+				o.evictingLocked(b, n)
+				c.removeLocked(blockKey{o, b}, n)
+			}
 		}
 	}
 	o.mu.Unlock()
-	for _, k := range victims {
-		_, n := o.v.BlockRange(k.b)
-		c.removeLocked(k, n)
-	}
 	c.mu.Unlock()
 	for _, k := range victims {
 		c.crcFailures.Add(1)
 		o.lastBad.Store(int64(k.b) + 1)
-		c.log.Warn("cache: cached block failed its CRC64 check; dropped, will refetch", "key", o.v.Key, "etag", o.v.ETag, "block", k.b)
+		c.log.Warn("cache: cached block failed its CRC64 check; dropped, will refetch", "key", o.v.Key, "etag", o.v.ETag, "block", k.b, "whole_version", whole)
+	}
+	if whole {
+		o.Drop()
+		return
 	}
 	c.evict(victims)
 }

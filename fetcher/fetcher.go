@@ -469,7 +469,7 @@ func (f *Fetcher) runPart(o *Object, first int, entries []*blockFetch, registere
 		}
 		attempt++
 	}
-	f.checkWholeCRC(o)
+	f.CheckWholeCRC(o)
 }
 
 // readBody streams resp's body into the part until the part is complete or
@@ -537,13 +537,11 @@ func checkPart(resp *GetResponse, o *Object, pos int64) error {
 	return nil
 }
 
-// CheckWholeCRC runs the whole-object check below now, for a caller about
-// to hand the cached copy to someone who will not ask again (the kernel).
-func (f *Fetcher) CheckWholeCRC(o *Object) { f.checkWholeCRC(o) }
-
-// checkWholeCRC compares the combined CRC64 of a fully cached object with
+// CheckWholeCRC compares the combined CRC64 of a fully cached object with
 // the server's x-oss-hash-crc64ecma, once. A mismatch drops the cached copy.
-func (f *Fetcher) checkWholeCRC(o *Object) {
+// The fetcher runs it when the last block lands; a caller about to hand the
+// cached copy to someone who will not ask again (the kernel) runs it too.
+func (f *Fetcher) CheckWholeCRC(o *Object) {
 	if !o.HasServerCRC || o.crcChecked.Load() {
 		return
 	}

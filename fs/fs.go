@@ -311,15 +311,14 @@ type fileNode struct {
 	// across that choice. The files are counted from our reply to OPEN to
 	// their RELEASE, which the kernel sends after it has let go of the
 	// mode, so the counts never miss a file the kernel still has open.
-	// backingFd is the cache file the passthrough files read, opened (and
-	// its version pinned) by the first of them and let go by the last
-	// (backingRelease, nil when none is open): go-fuse registers it with
-	// the kernel once per inode, and later passthrough opens share it.
-	ioMu           sync.Mutex
-	cachedOpens    int
-	backedOpens    int
-	backingFd      int
-	backingRelease func()
+	// backing is the cache file the passthrough files read, opened (and
+	// its version pinned) by the first of them and closed by the last;
+	// nil exactly when backedOpens is 0. go-fuse registers it with the
+	// kernel once per inode, and later passthrough opens share it.
+	ioMu        sync.Mutex
+	cachedOpens int
+	backedOpens int
+	backing     *vfs.Backing
 }
 
 var (
@@ -392,11 +391,9 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	f.ioMu.Lock()
 	defer f.ioMu.Unlock()
 	if f.m.passthrough.Load() && f.backedOpens == 0 && f.cachedOpens == 0 {
-		if fd, release, ok := h.Backing(); ok {
-			f.backingFd, f.backingRelease = fd, release
-		}
+		f.backing = h.Backing()
 	}
-	if f.backingRelease != nil {
+	if f.backing != nil {
 		f.backedOpens++
 		if flags&syscall.O_DIRECT != 0 {
 			// O_DIRECT asks to bypass caches, and a passthrough read
@@ -508,8 +505,7 @@ func (f *fileNode) xattrs(ctx context.Context) (map[string]string, syscall.Errno
 	return x, 0
 }
 
-// handle is an open file. node is set when it counts in the node's mode
-// (see fileNode.ioMu).
+// handle is an open file, counted in its node's mode (see fileNode.ioMu).
 type handle struct {
 	h    *vfs.Handle
 	node *fileNode
@@ -528,19 +524,22 @@ func (h *backedHandle) PassthroughFd() (int, bool) {
 	f := h.node
 	f.ioMu.Lock()
 	defer f.ioMu.Unlock()
-	return f.backingFd, f.backingRelease != nil
+	if f.backing == nil {
+		return 0, false
+	}
+	return f.backing.Fd(), true
 }
 
 func (h *backedHandle) Release(ctx context.Context) syscall.Errno {
 	f := h.node
-	var release func()
+	var last *vfs.Backing
 	f.ioMu.Lock()
 	if f.backedOpens--; f.backedOpens == 0 {
-		release, f.backingRelease = f.backingRelease, nil
+		last, f.backing = f.backing, nil
 	}
 	f.ioMu.Unlock()
-	if release != nil {
-		release() // unpins: may evict (disk I/O), so not under ioMu
+	if last != nil {
+		last.Close() // unpins: may evict (disk I/O), so not under ioMu
 	}
 	h.h.Release()
 	return 0
@@ -560,11 +559,9 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
-	if f := h.node; f != nil {
-		f.ioMu.Lock()
-		f.cachedOpens--
-		f.ioMu.Unlock()
-	}
+	h.node.ioMu.Lock()
+	h.node.cachedOpens--
+	h.node.ioMu.Unlock()
 	h.h.Release()
 	return 0
 }

@@ -519,17 +519,21 @@ func (h *Handle) Read(ctx context.Context, p []byte, off int64) (int, error) {
 	return n, err
 }
 
+// Backing is a cache file the kernel may read a file from directly; Close
+// lets it go.
+type Backing = blockcache.Backing
+
 // Backing offers the cache file of the handle's version for the kernel to
 // read the file from directly (FUSE passthrough), so that no read reaches
 // the daemon. Only a version whose every block is cached and passed its
 // CRC check in this mount qualifies (and its whole-object CRC64, when OSS
 // sent one): the kernel serves what the file holds and never asks again.
-// The version stays pinned in the cache until release is called. ok is
-// false when the version does not qualify (yet); the handle then reads as
-// usual.
-func (h *Handle) Backing() (fd int, release func(), ok bool) {
+// The version stays pinned in the cache until the Backing is closed. It
+// returns nil when the version does not qualify (yet); the handle then
+// reads as usual.
+func (h *Handle) Backing() *Backing {
 	if h.stale.Load() || h.closed.Load() {
-		return 0, nil, false
+		return nil
 	}
 	h.v.fetch.CheckWholeCRC(h.object)
 	b, err := h.blocks.OpenBacking()
@@ -537,9 +541,9 @@ func (h *Handle) Backing() (fd int, release func(), ok bool) {
 		if !errors.Is(err, blockcache.ErrNotBackable) {
 			h.v.log.Debug("cache file cannot back the file", "key", h.object.Key, "err", err)
 		}
-		return 0, nil, false
+		return nil
 	}
-	return b.Fd(), func() { _ = b.Close() }, true
+	return b
 }
 
 // BackingProbe opens a file of the cache directory, for the adapter to ask
