@@ -23,6 +23,12 @@
 // retried with jittered exponential backoff, resuming from the last byte
 // received; progress resets the attempt count.
 //
+// Memory: a part holds the buffer of the one block it is filling. A finished
+// block's buffer is lent to the readers waiting for it (blockFetch.refs)
+// and recycled once the last of them has copied out of it, so a cold
+// sequential read needs about Parallel blocks of memory, and allocates and
+// zeroes almost none.
+//
 // Sequential readers grow a readahead window (Readahead): it starts at one
 // part once two reads in a row are sequential (or the first read is at offset
 // 0) and doubles on every refill up to MaxReadahead. Random readers fetch only
@@ -157,10 +163,25 @@ type blockKey struct {
 
 // blockFetch is one block being fetched. done is closed once data or err is
 // set; both are immutable afterwards.
+//
+// data is a buffer from blockBufs, lent to the readers of the entry. refs
+// counts who may still read it: the part, until it resolves the entry, and
+// each reader that start handed the entry to, until it calls release. The
+// last one returns data to the pool. Readers are only added while the entry
+// is in Fetcher.inflight (under Fetcher.mu), and the part removes it from
+// there before it drops its own reference, so refs never rises from zero.
 type blockFetch struct {
 	done chan struct{}
 	data []byte
 	err  error
+	refs atomic.Int32
+}
+
+// newBlockFetch returns an entry with refs references.
+func newBlockFetch(refs int32) *blockFetch {
+	fe := &blockFetch{done: make(chan struct{})}
+	fe.refs.Store(refs)
+	return fe
 }
 
 // wait waits for the fetch (or for ctx) and returns its error.
@@ -171,6 +192,42 @@ func (fe *blockFetch) wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// release drops one reference; data must not be read after it.
+func (fe *blockFetch) release() {
+	if fe.refs.Add(-1) == 0 && fe.data != nil {
+		putBlockBuf(fe.data)
+	}
+}
+
+// blockBufs recycles block buffers (*[]byte) between parts: a cold read
+// otherwise allocates, zeroes and faults in a fresh buffer for every block.
+// A sync.Pool, so that buffers left idle go back to the heap at the next
+// garbage collections.
+var blockBufs sync.Pool
+
+// poisonFreed makes putBlockBuf overwrite each buffer it takes back, so that
+// a test reading a buffer after its release sees garbage.
+var poisonFreed bool
+
+// getBlockBuf returns a buffer of n bytes, with arbitrary contents.
+func getBlockBuf(n int64) []byte {
+	if p, ok := blockBufs.Get().(*[]byte); ok && int64(cap(*p)) >= n {
+		return (*p)[:n]
+	}
+	return make([]byte, n)
+}
+
+func putBlockBuf(b []byte) {
+	if poisonFreed && len(b) > 0 {
+		b[0] = 0xA5
+		for i := 1; i < len(b); i *= 2 {
+			copy(b[i:], b[:i])
+		}
+	}
+	b = b[:cap(b)]
+	blockBufs.Put(&b)
 }
 
 // New returns a Fetcher over store.
@@ -252,6 +309,11 @@ func (f *Fetcher) Read(ctx context.Context, o *Object, ra *Readahead, p []byte, 
 	first, last := int(off/o.BlockSize), int((off+int64(len(p))-1)/o.BlockSize)
 	// Demand parts queue for the semaphore before this read's readahead.
 	waits := f.start(o, first, last, true)
+	defer func() {
+		for _, fe := range waits {
+			fe.release()
+		}
+	}()
 	readAhead()
 	for b := first; b <= last; b++ {
 		bOff, bLen := o.blockSpan(b)
@@ -265,7 +327,8 @@ func (f *Fetcher) Read(ctx context.Context, o *Object, ra *Readahead, p []byte, 
 }
 
 // readBlock copies [lo, lo+len(dst)) of block b into dst, from the fetch
-// result fe if there is one, else from the cache, else by fetching it.
+// result fe if there is one (the caller's reference), else from the cache,
+// else by fetching it.
 func (f *Fetcher) readBlock(ctx context.Context, o *Object, b int, dst []byte, lo int64, fe *blockFetch) error {
 	bOff, _ := o.blockSpan(b)
 	for attempt := 0; ; attempt++ {
@@ -282,6 +345,7 @@ func (f *Fetcher) readBlock(ctx context.Context, o *Object, b int, dst []byte, l
 				// it from a fetch of its own.
 				fe = f.startUncached(o, b)
 			}
+			defer fe.release() // runs once: this iteration returns
 		}
 		if err := fe.wait(ctx); err != nil {
 			return err
@@ -293,7 +357,8 @@ func (f *Fetcher) readBlock(ctx context.Context, o *Object, b int, dst []byte, l
 
 // start makes sure every block in [first, last] that is not cached has an
 // in-flight fetch, planning new parts over runs of the blocks that have
-// none. With want it returns the in-flight entries of those blocks.
+// none. With want it returns the in-flight entries of those blocks, each
+// with a reference the caller must release.
 func (f *Fetcher) start(o *Object, first, last int, want bool) map[int]*blockFetch {
 	last = min(last, o.numBlocks()-1)
 	var waits map[int]*blockFetch
@@ -311,7 +376,7 @@ func (f *Fetcher) start(o *Object, first, last int, want bool) map[int]*blockFet
 			if o.Blocks.Has(b) {
 				continue
 			}
-			fe = &blockFetch{done: make(chan struct{})}
+			fe = newBlockFetch(1) // the part's reference
 			f.inflight[k] = fe
 			if n := len(runs); n > 0 && runs[n-1].first+len(runs[n-1].entries) == b && len(runs[n-1].entries) < maxRun {
 				runs[n-1].entries = append(runs[n-1].entries, fe)
@@ -323,6 +388,7 @@ func (f *Fetcher) start(o *Object, first, last int, want bool) map[int]*blockFet
 			if waits == nil {
 				waits = make(map[int]*blockFetch)
 			}
+			fe.refs.Add(1)
 			waits[b] = fe
 		}
 	}
@@ -335,9 +401,10 @@ func (f *Fetcher) start(o *Object, first, last int, want bool) map[int]*blockFet
 }
 
 // startUncached fetches block b for one reader without registering it for
-// others: the fallback when the cache cannot hold the block.
+// others: the fallback when the cache cannot hold the block. The caller
+// must release the entry.
 func (f *Fetcher) startUncached(o *Object, b int) *blockFetch {
-	fe := &blockFetch{done: make(chan struct{})}
+	fe := newBlockFetch(2) // the part's and the caller's
 	f.wg.Add(1)
 	go f.runPart(o, b, []*blockFetch{fe}, false)
 	return fe
@@ -353,7 +420,7 @@ type part struct {
 	registered bool // entries are in f.inflight
 
 	cur  int    // block being filled
-	buf  []byte // its bytes
+	buf  []byte // its bytes: from getBlockBuf, until handed to the entry
 	fill int    // bytes of buf received
 	pos  int64  // next object offset to receive
 	end  int64  // last object offset of the part (inclusive)
@@ -370,21 +437,28 @@ func (pt *part) received(n int) {
 	if pt.fill < len(pt.buf) {
 		return
 	}
-	pt.f.cacheBlock(pt.o, pt.cur, pt.buf)
+	data := pt.buf
+	pt.buf = nil
+	pt.f.cacheBlock(pt.o, pt.cur, data)
 	if pt.cur == 0 {
 		pt.o.head.Store(nil) // block 0 is here (cached, or handed to its waiters)
 	}
-	pt.resolve(pt.buf, nil)
+	pt.resolve(data, nil)
 	pt.cur++
 	if pt.cur < pt.first+len(pt.entries) {
 		_, l := pt.o.blockSpan(pt.cur)
-		pt.buf, pt.fill = make([]byte, l), 0
+		pt.buf, pt.fill = getBlockBuf(l), 0
 	}
 }
 
-// resolve hands the current block's outcome to its waiters.
+// resolve hands the current block's outcome to its waiters, and lets go of
+// the entry: from here on only its waiters keep the block's bytes alive, so
+// a part holds one block buffer at a time, not all of its blocks (a cold
+// sequential read had 16 parts × 8 MiB live, most of it already cached).
 func (pt *part) resolve(data []byte, err error) {
-	fe := pt.entries[pt.cur-pt.first]
+	i := pt.cur - pt.first
+	fe := pt.entries[i]
+	pt.entries[i] = nil
 	if pt.registered {
 		pt.f.mu.Lock()
 		delete(pt.f.inflight, blockKey{pt.o.ID, pt.cur})
@@ -392,6 +466,7 @@ func (pt *part) resolve(data []byte, err error) {
 	}
 	fe.data, fe.err = data, err
 	close(fe.done)
+	fe.release()
 }
 
 // fail resolves every block not yet delivered with err.
@@ -410,14 +485,20 @@ func (f *Fetcher) runPart(o *Object, first int, entries []*blockFetch, registere
 	pt.pos, _ = o.blockSpan(first)
 	lastOff, lastLen := o.blockSpan(first + len(entries) - 1)
 	pt.end = lastOff + lastLen - 1
-	_, l := o.blockSpan(first)
-	pt.buf = make([]byte, l)
-
 	if err := f.sem.Acquire(f.ctx, 1); err != nil {
 		pt.fail(err)
 		return
 	}
 	defer f.sem.Release(1)
+	// The first buffer is taken only now: parts queued for the semaphore
+	// (readahead runs far ahead) hold no memory.
+	_, l := o.blockSpan(first)
+	pt.buf = getBlockBuf(l)
+	defer func() {
+		if pt.buf != nil { // a block left unfinished
+			putBlockBuf(pt.buf)
+		}
+	}()
 	f.active.Add(1)
 	defer f.active.Add(-1)
 

@@ -577,3 +577,47 @@ func TestHeadServesFirstReadsThenBlock0Replaces(t *testing.T) {
 		t.Errorf("head kept after block 0 arrived (cached: %v)", mb.Has(0))
 	}
 }
+
+// Block buffers are lent to the readers of a fetch and recycled after the
+// last one lets go. With freed buffers poisoned, a reader that copied from a
+// buffer after its release (or a part that recycled it too early) returns
+// wrong bytes; under -race it is also a data race. The cache refuses every
+// write, so every read is served from a lent buffer, many at once.
+func TestLentBlockBuffersOutliveTheirReaders(t *testing.T) {
+	poisonFreed = true
+	t.Cleanup(func() { poisonFreed = false })
+	for _, failWrites := range []bool{true, false} {
+		t.Run(fmt.Sprint("failWrites=", failWrites), func(t *testing.T) {
+			size := 48*testBS + 777
+			st, mb, f, o := setup(t, size, Config{Parallel: 3, PartSize: 3 * testBS})
+			mb.failW = failWrites
+			reads := 40
+			if failWrites {
+				reads = 8 // each read refetches its readahead: slow under -race
+			}
+			var wg sync.WaitGroup
+			for g := range 12 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r := rand.New(rand.NewPCG(uint64(g), 9))
+					var ra Readahead
+					for range reads {
+						off := r.Int64N(int64(size))
+						buf := make([]byte, 1+r.IntN(3*testBS))
+						n, err := f.Read(context.Background(), o, &ra, buf, off)
+						if err != nil {
+							t.Errorf("read at %d: %v", off, err)
+							return
+						}
+						if !bytes.Equal(buf[:n], st.data[off:off+int64(n)]) {
+							t.Errorf("wrong bytes at %d+%d", off, n)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+		})
+	}
+}

@@ -30,7 +30,9 @@ func (f *Fetcher) Warm(ctx context.Context, o *Object, progress func(done int64)
 		// In flight: its entry; cached: nil; lost meanwhile (evicted, or
 		// its part failed): a fetch of its own.
 		if fe := f.start(o, b, b, true)[b]; fe != nil {
-			if err := fe.wait(ctx); err != nil {
+			err := fe.wait(ctx)
+			fe.release()
+			if err != nil {
 				return err
 			}
 		}
