@@ -621,3 +621,16 @@ func TestLentBlockBuffersOutliveTheirReaders(t *testing.T) {
 		})
 	}
 }
+
+// Spare block buffers are for parts that follow each other; once no part
+// runs, none is kept.
+func TestIdleFetcherKeepsNoSpareBuffers(t *testing.T) {
+	st, _, f, o := setup(t, 37*testBS+5, Config{})
+	if got := readAll(t, f, o, 100000); !bytes.Equal(got, st.data) {
+		t.Fatal("content differs")
+	}
+	f.Close() // wait for readahead parts
+	if n := len(f.spare); n != 0 {
+		t.Errorf("%d spare buffers kept after every part ended", n)
+	}
+}

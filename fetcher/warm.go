@@ -31,7 +31,7 @@ func (f *Fetcher) Warm(ctx context.Context, o *Object, progress func(done int64)
 		// its part failed): a fetch of its own.
 		if fe := f.start(o, b, b, true)[b]; fe != nil {
 			err := fe.wait(ctx)
-			fe.release()
+			f.release(fe)
 			if err != nil {
 				return err
 			}
