@@ -128,8 +128,10 @@ func (s *OSSStore) listOnce(ctx context.Context, prefix, token string, maxKeys i
 	if token != "" {
 		params["continuation-token"] = token
 	}
-	out, err := s.client.InvokeOperation(ctx, &oss.OperationInput{
-		OpName: "ListObjectsV2", Method: "GET", Bucket: oss.Ptr(s.bucket), Parameters: params,
+	out, err := withRenewal(ctx, s, "LIST", prefix, func() (*oss.OperationOutput, error) {
+		return s.client.InvokeOperation(ctx, &oss.OperationInput{
+			OpName: "ListObjectsV2", Method: "GET", Bucket: oss.Ptr(s.bucket), Parameters: params,
+		})
 	})
 	if err != nil {
 		rerr := classify("LIST", prefix, err)

@@ -62,6 +62,7 @@ type env struct {
 	logFile  string
 	cmd      *exec.Cmd
 	exited   chan struct{}
+	extraEnv []string // added to the daemon's environment by mount
 }
 
 func newEnv(t *testing.T) *env {
@@ -104,6 +105,7 @@ func (e *env) mount(opts ...string) {
 	o = append(o, opts...)
 	cmd := exec.Command(*ossmountBin, testBucket, e.mnt, "-f", "-o", strings.Join(o, ","))
 	cmd.Env = append(os.Environ(), "OSS_ACCESS_KEY_ID="+testAK, "OSS_ACCESS_KEY_SECRET="+testSK)
+	cmd.Env = append(cmd.Env, e.extraEnv...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

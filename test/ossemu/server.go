@@ -58,6 +58,7 @@ type Server struct {
 	// credMu guards opts.Credentials and opts.SecurityTokens, which
 	// RotateCredentials replaces while requests are being verified.
 	credMu sync.RWMutex
+	temps  temporaryCredentials // sts.go
 
 	faultMu sync.Mutex
 	faults  Faults
