@@ -239,7 +239,7 @@ func decodeListPage(r io.Reader, early func(string)) (ListPage, error) {
 		if err != nil {
 			return ListPage{}, fmt.Errorf("key %q: %w", oss.ToString(o.Key), err)
 		}
-		info := ObjectInfo{Key: key, Size: o.Size, ETag: oss.ToString(o.ETag), StorageClass: oss.ToString(o.StorageClass)}
+		info := ObjectInfo{Key: key, Size: o.Size, ETag: oss.ToString(o.ETag), StorageClass: oss.ToString(o.StorageClass), Type: oss.ToString(o.Type)}
 		if o.LastModified != nil {
 			info.LastModified = *o.LastModified
 		}

@@ -225,7 +225,8 @@ func (s *OSSStore) headOnce(ctx context.Context, key string) (_ ObjectInfo, err 
 }
 
 func infoFromHeaders(key string, h http.Header, length int64, etag *string, lm *time.Time, sc *string) ObjectInfo {
-	info := ObjectInfo{Key: key, Size: length, ETag: deref(etag), StorageClass: deref(sc), Restore: h.Get("x-oss-restore")}
+	info := ObjectInfo{Key: key, Size: length, ETag: deref(etag), StorageClass: deref(sc), Restore: h.Get("x-oss-restore"),
+		Type: h.Get("x-oss-object-type"), SymlinkTarget: symlinkTarget(h.Get("x-oss-symlink-target"))}
 	if lm != nil {
 		info.LastModified = *lm
 	}
