@@ -15,7 +15,7 @@ func formatCredentials(s credsource.Status, now time.Time) string {
 	}
 	out := s.Source
 	if s.Expires.IsZero() {
-		out += ", do not expire"
+		out += ", no expiry"
 	} else {
 		out += fmt.Sprintf(", expire %s (in %s)", s.Expires.UTC().Format(time.RFC3339), s.Expires.Sub(now).Round(time.Second))
 	}

@@ -107,7 +107,8 @@ func TestECSRAMRoleRenewsAcrossReads(t *testing.T) {
 	srv := httptest.NewServer(md)
 	defer srv.Close()
 	files := e.putFiles(3)
-	e.mount("credential_source=ecs_ram_role", "ecs_metadata_endpoint="+srv.URL, "metadata_ttl=0", "negative_ttl=0")
+	addr := freePort(t)
+	e.mount("credential_source=ecs_ram_role", "ecs_metadata_endpoint="+srv.URL, "metadata_ttl=0", "negative_ttl=0", "metrics_addr="+addr)
 	e.readAcross(files, 10*time.Second)
 	if n := md.Issued.Load(); n < 4 {
 		t.Fatalf("%d credentials issued in 10s of reads; want renewals", n)
@@ -118,6 +119,9 @@ func TestECSRAMRoleRenewsAcrossReads(t *testing.T) {
 	st := e.credStatus()
 	if st.Source != "ecs_ram_role" || st.Expires.IsZero() || st.Renewals < 4 {
 		t.Fatalf("stats credentials %+v", st)
+	}
+	if metric(t, addr, `ossmount_credentials_info{source="ecs_ram_role"}`) != 1 || metric(t, addr, "ossmount_credentials_expiry_timestamp_seconds") < float64(st.Expires.Unix()-60) {
+		t.Fatal("the metrics do not show the source and expiry")
 	}
 	e.unmount()
 	e.assertNoTemporarySecretInLog()
