@@ -33,6 +33,24 @@ type Config struct {
 
 	CredentialsFile string // absolute, or "" (environment variables)
 
+	// CredentialSource forces one credential source by name
+	// (CredentialSources); "" picks the first that is configured, in
+	// CredentialSources order.
+	CredentialSource string
+	// CredentialProcess is a shell command printing credentials as JSON.
+	CredentialProcess string
+	// RAMRole is the ECS instance's RAM role; "" with the ecs_ram_role
+	// source asks the metadata service for it.
+	RAMRole string
+	// ECSMetadataEndpoint is the instance metadata service's base URL.
+	ECSMetadataEndpoint string
+	// STSEndpoint is the URL of STS for AssumeRoleWithOIDC; "" derives it
+	// from the environment (ALIBABA_CLOUD_STS_ENDPOINT, _STS_REGION).
+	STSEndpoint string
+	// CredentialTimeout bounds one fetch of credentials (metadata service,
+	// STS, credential_process).
+	CredentialTimeout time.Duration
+
 	CacheDir  string // absolute
 	CacheSize int64  // 0: bounded by MinFree only
 	MinFree   int64
@@ -85,21 +103,23 @@ var (
 
 func defaults() *Config {
 	return &Config{
-		CacheSize:       DefaultCacheSize,
-		MinFree:         DefaultMinFree,
-		BlockSize:       DefaultBlockSize,
-		PartSize:        DefaultPartSize,
-		KernelReadahead: DefaultKernelReadahead,
-		Passthrough:     true,
-		Parallel:        DefaultParallel,
-		Revalidate:      DefaultRevalidate,
-		MetadataTTL:     DefaultMetadataTTL,
-		NegativeTTL:     DefaultNegativeTTL,
-		ReadTimeout:     DefaultReadTimeout,
-		Retries:         DefaultRetries,
-		Umask:           DefaultUmask,
-		LogLevel:        slog.LevelInfo,
-		set:             map[string]bool{},
+		CacheSize:           DefaultCacheSize,
+		MinFree:             DefaultMinFree,
+		BlockSize:           DefaultBlockSize,
+		PartSize:            DefaultPartSize,
+		KernelReadahead:     DefaultKernelReadahead,
+		Passthrough:         true,
+		Parallel:            DefaultParallel,
+		Revalidate:          DefaultRevalidate,
+		MetadataTTL:         DefaultMetadataTTL,
+		NegativeTTL:         DefaultNegativeTTL,
+		ReadTimeout:         DefaultReadTimeout,
+		Retries:             DefaultRetries,
+		Umask:               DefaultUmask,
+		CredentialTimeout:   DefaultCredentialTimeout,
+		ECSMetadataEndpoint: DefaultECSMetadataEndpoint,
+		LogLevel:            slog.LevelInfo,
+		set:                 map[string]bool{},
 	}
 }
 
@@ -542,6 +562,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Anonymous && c.CredentialsFile != "" {
 		return errors.New("options anonymous and credentials_file exclude each other")
+	}
+	if err := c.validateCredentialSource(); err != nil {
+		return err
 	}
 	if c.AllowOther && c.AllowRoot {
 		return errors.New("options allow_other and allow_root exclude each other")

@@ -57,6 +57,7 @@ func TestDefaults(t *testing.T) {
 		BlockSize: 1 << 20, PartSize: 8 << 20, KernelReadahead: 4 << 20, Passthrough: true, Parallel: 16, Revalidate: "etag",
 		MetadataTTL: time.Second, NegativeTTL: time.Second, ReadTimeout: 30 * time.Second,
 		Retries: 5, Umask: 0o022, FileMode: 0o444, DirMode: 0o555, LogLevel: slog.LevelInfo,
+		CredentialTimeout: 15 * time.Second, ECSMetadataEndpoint: "http://100.100.100.200",
 	}
 	want.set = c.set
 	if !reflect.DeepEqual(c, want) {

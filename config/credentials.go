@@ -87,6 +87,12 @@ func LoadCredentials(cfg *Config, env func(string) string) (Credentials, error) 
 	if cfg.CredentialsFile != "" {
 		return ReadCredentialsFile(cfg.CredentialsFile, cfg.Bucket)
 	}
+	return LoadEnvCredentials(env)
+}
+
+// LoadEnvCredentials returns OSS_ACCESS_KEY_ID, OSS_ACCESS_KEY_SECRET and
+// the optional OSS_SESSION_TOKEN from env, or ErrNoCredentials.
+func LoadEnvCredentials(env func(string) string) (Credentials, error) {
 	if env == nil {
 		env = func(string) string { return "" }
 	}
@@ -254,6 +260,14 @@ func (p *FileProvider) LastError() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.lastErr
+}
+
+// Recheck makes the next Get look at the file (a request was refused: the
+// file may have been rewritten within the last second).
+func (p *FileProvider) Recheck() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.checked = time.Time{}
 }
 
 // FileCredentialsProvider is another name of FileProvider.

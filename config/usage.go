@@ -78,12 +78,18 @@ Ignored options (they belong to mount(8), systemd or the kernel):
 Environment:
   OSS_ENDPOINT, OSS_REGION       defaults of endpoint= and region=
   OSS_ACCESS_KEY_ID, OSS_ACCESS_KEY_SECRET, OSS_SESSION_TOKEN
-                                 credentials, when credentials_file= is not given
+                                 credentials (source env)
+  ALIBABA_CLOUD_ROLE_ARN, ALIBABA_CLOUD_OIDC_PROVIDER_ARN, ALIBABA_CLOUD_OIDC_TOKEN_FILE
+                                 RRSA in a pod (source oidc)
+  ALIBABA_CLOUD_ECS_METADATA     the ECS instance's RAM role (source ecs_ram_role)
 
-Credentials come from credentials_file= (lines AK:SK, BUCKET:AK:SK, AK:SK:TOKEN
-or BUCKET:AK:SK:TOKEN; a line for the mounted bucket wins; the file must not
-be readable by group or others), else from the environment; anonymous sends
-unsigned requests. Signature V4 is used.
+Credentials come from the first configured of: anonymous; credentials_file=
+(lines AK:SK, BUCKET:AK:SK, AK:SK:TOKEN or BUCKET:AK:SK:TOKEN; a line for the
+mounted bucket wins; the file must not be readable by group or others);
+credential_process=; ram_role=; OSS_ACCESS_KEY_ID; RRSA's variables;
+ALIBABA_CLOUD_ECS_METADATA. credential_source= picks one. Temporary
+credentials are renewed in the background before they expire. Signature V4 is
+used.
 
 fstab example:
   mybucket:/data /mnt/oss fuse.ossmount _netdev,ro,allow_other,endpoint=https://oss-cn-hangzhou.aliyuncs.com,credentials_file=/etc/ossmount.cred 0 0

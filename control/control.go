@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/ossmount/ossmount/blockcache"
+	"github.com/ossmount/ossmount/credsource"
 	"github.com/ossmount/ossmount/fetcher"
 )
 
@@ -81,6 +82,8 @@ type Snapshot struct {
 	// Passthrough: files the kernel reads from the cache file directly.
 	PassthroughOpens  int64 `json:"passthrough_opens"`  // cache files handed to the kernel so far
 	PassthroughPinned int   `json:"passthrough_pinned"` // object versions pinned for it now
+
+	Credentials credsource.Status `json:"credentials"` // source in use, expiry, renewals
 }
 
 // RequestCounter is what the store offers (fetcher.OSSStore).
@@ -95,6 +98,7 @@ type Sources struct {
 	Store                        RequestCounter
 	Fetcher                      *fetcher.Fetcher
 	Cache                        *blockcache.Cache
+	Credentials                  interface{ Status() credsource.Status } // nil: none reported
 }
 
 // Snapshot reads every counter now.
@@ -111,6 +115,9 @@ func (s *Sources) Snapshot() Snapshot {
 		CacheUsedBytes: cs.Used, CacheLimitBytes: cs.Limit, CacheObjects: cs.Objects, CacheBlocks: cs.Blocks,
 		Evictions: cs.Evictions, CRCFailures: cs.CRCFailures + fs.CRCMismatches, CacheWriteErrors: cs.WriteErrors + fs.CacheWriteErrors,
 		PassthroughOpens: cs.BackingOpens, PassthroughPinned: cs.Backed,
+	}
+	if s.Credentials != nil {
+		snap.Credentials = s.Credentials.Status()
 	}
 	if t := snap.CacheHitBytes + snap.CacheMissBytes; t > 0 {
 		snap.CacheHitRatio = float64(snap.CacheHitBytes) / float64(t)
@@ -142,6 +149,7 @@ cache        %s of %s in %d blocks of %d objects; %d evictions, %d CRC failures,
 passthrough  %d cache files handed to the kernel, %d objects pinned now
 in flight    %d GETs
 errors      %s
+credentials  %s
 `,
 		s.Source, s.Mountpoint, time.Duration(s.UptimeSecs*float64(time.Second)).Round(time.Second),
 		s.Requests[fetcher.OpGet], s.Requests[fetcher.OpHead], s.Requests[fetcher.OpList], s.Opens, s.PartGETs, s.Retries,
@@ -150,7 +158,7 @@ errors      %s
 		Bytes(s.CacheHitBytes), Bytes(s.CacheMissBytes), 100*s.CacheHitRatio,
 		Bytes(s.CacheUsedBytes), limit, s.CacheBlocks, s.CacheObjects, s.Evictions, s.CRCFailures, s.CacheWriteErrors,
 		s.PassthroughOpens, s.PassthroughPinned,
-		s.InFlight, errs)
+		s.InFlight, errs, formatCredentials(s.Credentials, time.Now()))
 }
 
 // Bytes formats a byte count with a binary unit ("1.5 GiB").

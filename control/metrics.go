@@ -40,6 +40,10 @@ var metrics = []metric{
 	{"ossmount_cache_write_errors_total", "Cache writes that failed (the data was served uncached).", prometheus.CounterValue, nil},
 	{"ossmount_passthrough_opens_total", "Cache files handed to the kernel to read a file from directly (FUSE passthrough).", prometheus.CounterValue, nil},
 	{"ossmount_passthrough_pinned_objects", "Object versions pinned in the cache because the kernel reads their cache file.", prometheus.GaugeValue, nil},
+	{"ossmount_credentials_info", "1, labelled with the credential source in use.", prometheus.GaugeValue, []string{"source"}},
+	{"ossmount_credentials_expiry_timestamp_seconds", "When the current credentials expire (Unix time; 0: they do not).", prometheus.GaugeValue, nil},
+	{"ossmount_credentials_renewals_total", "Successful fetches of credentials.", prometheus.CounterValue, nil},
+	{"ossmount_credentials_renewal_failures_total", "Failed fetches of credentials.", prometheus.CounterValue, nil},
 }
 
 // NewCollector returns a Prometheus collector of snapshot's figures.
@@ -78,6 +82,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		"ossmount_cache_write_errors_total":   float64(s.CacheWriteErrors),
 		"ossmount_passthrough_opens_total":    float64(s.PassthroughOpens),
 		"ossmount_passthrough_pinned_objects": float64(s.PassthroughPinned),
+
+		"ossmount_credentials_expiry_timestamp_seconds": expiryUnix(s.Credentials.Expires),
+		"ossmount_credentials_renewals_total":           float64(s.Credentials.Renewals),
+		"ossmount_credentials_renewal_failures_total":   float64(s.Credentials.Failures),
 	}
 	for _, m := range metrics {
 		switch m.name {
@@ -89,6 +97,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			for _, k := range fetcher.ErrorKinds {
 				ch <- prometheus.MustNewConstMetric(c.descs[m.name], m.kind, float64(s.Errors[k]), k)
 			}
+		case "ossmount_credentials_info":
+			ch <- prometheus.MustNewConstMetric(c.descs[m.name], m.kind, 1, s.Credentials.Source)
 		default:
 			ch <- prometheus.MustNewConstMetric(c.descs[m.name], m.kind, plain[m.name])
 		}

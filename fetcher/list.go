@@ -128,8 +128,10 @@ func (s *OSSStore) listOnce(ctx context.Context, prefix, token string, maxKeys i
 	if token != "" {
 		params["continuation-token"] = token
 	}
-	out, err := s.client.InvokeOperation(ctx, &oss.OperationInput{
-		OpName: "ListObjectsV2", Method: "GET", Bucket: oss.Ptr(s.bucket), Parameters: params,
+	out, err := withRenewal(ctx, s, "LIST", prefix, func() (*oss.OperationOutput, error) {
+		return s.client.InvokeOperation(ctx, &oss.OperationInput{
+			OpName: "ListObjectsV2", Method: "GET", Bucket: oss.Ptr(s.bucket), Parameters: params,
+		})
 	})
 	if err != nil {
 		rerr := classify("LIST", prefix, err)
@@ -237,7 +239,7 @@ func decodeListPage(r io.Reader, early func(string)) (ListPage, error) {
 		if err != nil {
 			return ListPage{}, fmt.Errorf("key %q: %w", oss.ToString(o.Key), err)
 		}
-		info := ObjectInfo{Key: key, Size: o.Size, ETag: oss.ToString(o.ETag), StorageClass: oss.ToString(o.StorageClass)}
+		info := ObjectInfo{Key: key, Size: o.Size, ETag: oss.ToString(o.ETag), StorageClass: oss.ToString(o.StorageClass), Type: oss.ToString(o.Type)}
 		if o.LastModified != nil {
 			info.LastModified = *o.LastModified
 		}

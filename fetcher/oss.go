@@ -44,6 +44,7 @@ type OSSStore struct {
 	log     *slog.Logger
 	counts  requestCounters
 	retries int
+	renewer Renewer // nil: the credentials cannot be renewed
 }
 
 // NewOSSStore builds the SDK client. It makes no request.
@@ -88,7 +89,8 @@ func NewOSSStore(cfg OSSConfig) (*OSSStore, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &OSSStore{client: oss.NewClient(c), bucket: cfg.Bucket, log: log, retries: max(cfg.Retries, 0)}, nil
+	renewer, _ := prov.(Renewer)
+	return &OSSStore{client: oss.NewClient(c), bucket: cfg.Bucket, log: log, retries: max(cfg.Retries, 0), renewer: renewer}, nil
 }
 
 func httpDate(t time.Time) *string {
@@ -134,7 +136,7 @@ func (s *OSSStore) Get(ctx context.Context, req GetRequest) (_ *GetResponse, err
 		in.Range = &rng
 	}
 	t0 := time.Now()
-	out, err := s.client.GetObject(ctx, in)
+	out, err := withRenewal(ctx, s, "GET", req.Key, func() (*oss.GetObjectResult, error) { return s.client.GetObject(ctx, in) })
 	if err != nil {
 		rerr := classify("GET", req.Key, err)
 		s.logRequest("GET", req, rng, rerr, t0)
@@ -205,7 +207,9 @@ func (s *OSSStore) Head(ctx context.Context, key string) (ObjectInfo, error) {
 func (s *OSSStore) headOnce(ctx context.Context, key string) (_ ObjectInfo, err error) {
 	defer func() { s.counts.record(OpHead, false, err) }()
 	t0 := time.Now()
-	out, err := s.client.HeadObject(ctx, &oss.HeadObjectRequest{Bucket: oss.Ptr(s.bucket), Key: oss.Ptr(key)})
+	out, err := withRenewal(ctx, s, "HEAD", key, func() (*oss.HeadObjectResult, error) {
+		return s.client.HeadObject(ctx, &oss.HeadObjectRequest{Bucket: oss.Ptr(s.bucket), Key: oss.Ptr(key)})
+	})
 	if err != nil {
 		rerr := classify("HEAD", key, err)
 		s.logRequest("HEAD", GetRequest{Key: key}, "", rerr, t0)
@@ -221,7 +225,8 @@ func (s *OSSStore) headOnce(ctx context.Context, key string) (_ ObjectInfo, err 
 }
 
 func infoFromHeaders(key string, h http.Header, length int64, etag *string, lm *time.Time, sc *string) ObjectInfo {
-	info := ObjectInfo{Key: key, Size: length, ETag: deref(etag), StorageClass: deref(sc), Restore: h.Get("x-oss-restore")}
+	info := ObjectInfo{Key: key, Size: length, ETag: deref(etag), StorageClass: deref(sc), Restore: h.Get("x-oss-restore"),
+		Type: h.Get("x-oss-object-type"), SymlinkTarget: symlinkTarget(h.Get("x-oss-symlink-target"))}
 	if lm != nil {
 		info.LastModified = *lm
 	}

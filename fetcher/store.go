@@ -36,6 +36,12 @@ type ObjectInfo struct {
 	HasCRC64     bool
 	StorageClass string
 	Restore      string // x-oss-restore, for Archive objects
+	// Type is OSS's object type (x-oss-object-type, a listing's <Type>):
+	// Normal, Multipart, Appendable, or Symlink (TypeSymlink).
+	Type string
+	// SymlinkTarget is a link's target key, when the answer named it (a
+	// HEAD of the link does; listings do not: ReadSymlink).
+	SymlinkTarget string
 }
 
 // GetResponse is a successful (200/206) GET. Body must be closed.

@@ -24,6 +24,8 @@ func errnoOf(err error) syscall.Errno {
 		return syscall.ENOENT
 	case errors.Is(err, fetcher.ErrAccessDenied), errors.Is(err, fetcher.ErrArchived):
 		return syscall.EACCES
+	case errors.Is(err, vfs.ErrNotSymlink):
+		return syscall.EINVAL
 	default:
 		return syscall.EIO
 	}

@@ -175,7 +175,9 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	}
 	p := path.Join(d.path, name)
 	var child *gofs.Inode
-	if e.IsDir {
+	if e.Symlink {
+		child = d.linkChild(ctx, p, e, out)
+	} else if e.IsDir {
 		ino := d.m.v.Ino(p, true)
 		child = d.NewInode(ctx, &dirNode{m: d.m, path: p}, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: ino})
 		d.m.dirAttr(ino, &out.Attr)
@@ -249,11 +251,14 @@ func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 	if !ok {
 		return nil, 0 // the end, or of this reply
 	}
-	mode := uint32(syscall.S_IFREG)
-	if e.IsDir {
-		mode = syscall.S_IFDIR
+	p := path.Join(h.d.path, e.Name)
+	switch {
+	case e.IsDir:
+		return &fuse.DirEntry{Name: e.Name, Mode: syscall.S_IFDIR, Ino: h.d.m.v.Ino(p, true)}, 0
+	case e.Symlink:
+		return &fuse.DirEntry{Name: e.Name, Mode: syscall.S_IFLNK, Ino: h.d.m.v.LinkIno(p)}, 0
 	}
-	return &fuse.DirEntry{Name: e.Name, Mode: mode, Ino: h.d.m.v.Ino(path.Join(h.d.path, e.Name), e.IsDir)}, 0
+	return &fuse.DirEntry{Name: e.Name, Mode: syscall.S_IFREG, Ino: h.d.m.v.Ino(p, false)}, 0
 }
 
 func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {

@@ -62,6 +62,8 @@ type env struct {
 	logFile  string
 	cmd      *exec.Cmd
 	exited   chan struct{}
+	extraEnv []string // added to the daemon's environment by mount
+	source   string   // BUCKET[:/PREFIX] mount mounts; testBucket when ""
 }
 
 func newEnv(t *testing.T) *env {
@@ -102,8 +104,13 @@ func (e *env) mount(opts ...string) {
 	e.t.Helper()
 	o := []string{"endpoint=" + e.url, "region=cn-hangzhou", "cache_dir=" + e.cacheDir, "log_file=" + e.logFile, "log_level=debug"}
 	o = append(o, opts...)
-	cmd := exec.Command(*ossmountBin, testBucket, e.mnt, "-f", "-o", strings.Join(o, ","))
+	src := e.source
+	if src == "" {
+		src = testBucket
+	}
+	cmd := exec.Command(*ossmountBin, src, e.mnt, "-f", "-o", strings.Join(o, ","))
 	cmd.Env = append(os.Environ(), "OSS_ACCESS_KEY_ID="+testAK, "OSS_ACCESS_KEY_SECRET="+testSK)
+	cmd.Env = append(cmd.Env, e.extraEnv...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

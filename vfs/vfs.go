@@ -102,6 +102,10 @@ type Entry struct {
 	ETag         string
 	LastModified time.Time
 	StorageClass string
+	// Symlink: an OSS symbolic link (symlink.go); Target is its text and
+	// Size the text's length, once Lookup has read it.
+	Symlink bool
+	Target  string
 }
 
 // FS is a mounted bucket prefix.
@@ -124,6 +128,7 @@ type FS struct {
 	gens    map[string]fileGen     // file path → the version its current generation stands for
 
 	openFlight singleflight.Group // revalidations in flight, by key and conditions
+	links      linkTargets        // symbolic links' targets (symlink.go)
 }
 
 type inoKey struct {
@@ -237,8 +242,8 @@ func (v *FS) hide(key, why string) {
 	}
 }
 
-// Lookup finds name in directory dir.
-func (v *FS) Lookup(ctx context.Context, dir, name string) (Entry, error) {
+// lookupEntry finds name in directory dir (Lookup completes links).
+func (v *FS) lookupEntry(ctx context.Context, dir, name string) (Entry, error) {
 	if !validName(name) {
 		return Entry{}, fetcher.ErrNotFound
 	}
@@ -303,6 +308,13 @@ func (v *FS) lookupRemote(ctx context.Context, p, name string) (Entry, error) {
 	_ = g.Wait()
 	if isDir {
 		return Entry{Name: name, IsDir: true}, nil
+	}
+	if headErr == nil && isSymlink(info) {
+		e := Entry{Name: name, ETag: info.ETag, LastModified: info.LastModified, StorageClass: info.StorageClass, Symlink: true}
+		if info.SymlinkTarget != "" {
+			e = v.linkEntry(p, e, info.SymlinkTarget)
+		}
+		return e, nil
 	}
 	if headErr == nil {
 		return Entry{Name: name, Size: info.Size, ETag: info.ETag, LastModified: info.LastModified, StorageClass: info.StorageClass}, nil

@@ -33,6 +33,9 @@ func (v *FS) WarmPlan(ctx context.Context, p string) ([]WarmFile, error) {
 		if err != nil {
 			return nil, err
 		}
+		if e.Symlink {
+			return nil, nil // its target is warmed by its own path
+		}
 		if !e.IsDir {
 			return []WarmFile{{Path: p, Size: e.Size}}, nil
 		}
@@ -46,6 +49,9 @@ func (v *FS) WarmPlan(ctx context.Context, p string) ([]WarmFile, error) {
 		child := e.Name
 		if p != "" {
 			child = p + "/" + e.Name
+		}
+		if e.Symlink {
+			continue
 		}
 		if !e.IsDir {
 			out = append(out, WarmFile{Path: child, Size: e.Size})

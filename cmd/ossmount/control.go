@@ -8,6 +8,7 @@ import (
 	"github.com/ossmount/ossmount/blockcache"
 	"github.com/ossmount/ossmount/config"
 	"github.com/ossmount/ossmount/control"
+	"github.com/ossmount/ossmount/credsource"
 	"github.com/ossmount/ossmount/fetcher"
 	"github.com/ossmount/ossmount/vfs"
 )
@@ -16,11 +17,11 @@ import (
 // commands) and, with metrics_addr, the Prometheus listener; the returned
 // func stops them. It runs before the mount so a taken metrics port fails
 // the mount command with one line rather than after the mount is live.
-func startControl(cfg *config.Config, source string, store *fetcher.OSSStore, core *vfs.FS, fetch *fetcher.Fetcher, cache *blockcache.Cache, log *slog.Logger) (stop func(), err error) {
+func startControl(cfg *config.Config, source string, store *fetcher.OSSStore, core *vfs.FS, fetch *fetcher.Fetcher, cache *blockcache.Cache, creds credsource.Provider, log *slog.Logger) (stop func(), err error) {
 	srv, err := control.Start(control.SocketPath(cfg.CacheDir), cfg.MetricsAddr, &control.Daemon{
 		Sources: control.Sources{
 			Source: source, Mountpoint: cfg.Mountpoint, CacheDir: cfg.CacheDir, Started: time.Now(),
-			Store: store, Fetcher: fetch, Cache: cache,
+			Store: store, Fetcher: fetch, Cache: cache, Credentials: creds,
 		},
 		FS: core, Log: log,
 	})

@@ -26,12 +26,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss/credentials"
 	"golang.org/x/sys/unix"
 
 	"github.com/ossmount/ossmount/blockcache"
 	"github.com/ossmount/ossmount/config"
 	"github.com/ossmount/ossmount/control"
+	"github.com/ossmount/ossmount/credsource"
 	"github.com/ossmount/ossmount/fetcher"
 	ossfs "github.com/ossmount/ossmount/fs"
 	"github.com/ossmount/ossmount/vfs"
@@ -132,16 +132,19 @@ func run(cfg *config.Config, ready io.WriteCloser) error {
 	defer closeLog()
 	slog.SetDefault(log)
 
-	creds, err := credentialsProvider(cfg)
+	credCtx, cancelCred := context.WithTimeout(context.Background(), cfg.CredentialTimeout+time.Second)
+	creds, err := credsource.New(credCtx, cfg, os.Getenv, log)
+	cancelCred()
 	if err != nil {
 		return err
 	}
+	defer credsource.Close(creds)
 	if err := prepareMountpoint(cfg.Mountpoint, cfg.Nonempty); err != nil {
 		return err
 	}
 	store, err := fetcher.NewOSSStore(fetcher.OSSConfig{
 		Endpoint: cfg.Endpoint, Region: cfg.Region, Bucket: cfg.Bucket, PathStyle: cfg.PathStyle,
-		Credentials: creds, Parallel: cfg.Parallel, ReadTimeout: cfg.ReadTimeout, Retries: cfg.Retries, Logger: log,
+		Credentials: credsource.SDK(creds), Parallel: cfg.Parallel, ReadTimeout: cfg.ReadTimeout, Retries: cfg.Retries, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -165,7 +168,7 @@ func run(cfg *config.Config, ready io.WriteCloser) error {
 	if cfg.Prefix != "" {
 		fsName += ":/" + strings.TrimSuffix(cfg.Prefix, "/")
 	}
-	stopControl, err := startControl(cfg, fsName, store, core, fetch, cache, log)
+	stopControl, err := startControl(cfg, fsName, store, core, fetch, cache, creds, log)
 	if err != nil {
 		cache.Close()
 		return err
@@ -266,30 +269,6 @@ func setupLogging(cfg *config.Config, daemon bool) (*slog.Logger, func(), error)
 	default:
 		return slog.New(slog.NewTextHandler(os.Stderr, opts)), func() {}, nil
 	}
-}
-
-func credentialsProvider(cfg *config.Config) (credentials.CredentialsProvider, error) {
-	if cfg.Anonymous {
-		return nil, nil
-	}
-	if cfg.CredentialsFile != "" {
-		fp := config.NewFileProvider(cfg.CredentialsFile, cfg.Bucket)
-		if _, err := fp.Get(); err != nil {
-			return nil, err
-		}
-		return credentials.CredentialsProviderFunc(func(ctx context.Context) (credentials.Credentials, error) {
-			c, err := fp.Get()
-			if err != nil {
-				return credentials.Credentials{}, err
-			}
-			return credentials.Credentials{AccessKeyID: c.AccessKeyID, AccessKeySecret: c.AccessKeySecret, SecurityToken: c.SecurityToken}, nil
-		}), nil
-	}
-	c, err := config.LoadCredentials(cfg, os.Getenv)
-	if err != nil {
-		return nil, err
-	}
-	return credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.AccessKeySecret, c.SecurityToken), nil
 }
 
 // checkBucket makes one listing request so that a wrong endpoint, bucket or

@@ -83,6 +83,9 @@ func (s *Server) RotateCredentials(creds, tokens map[string]string) {
 }
 
 func (s *Server) credentialsFor(r *http.Request, ak string) (credentials.Credentials, *ossError) {
+	if c, e, ok := s.temps.lookup(r, ak); ok {
+		return c, e
+	}
 	s.credMu.RLock()
 	sk, ok := s.opts.Credentials[ak]
 	want, pinned := s.opts.SecurityTokens[ak]

@@ -171,7 +171,7 @@ func (c *call) listObjects(v2 bool) {
 		}
 		o := it.obj
 		xc := xmlContents{Key: e(o.key), LastModified: o.lastModified.UTC().Format(listTimeFormat), ETag: o.etag,
-			Type: "Normal", Size: o.size, StorageClass: o.storageClass}
+			Type: objectType(o), Size: o.size, StorageClass: o.storageClass}
 		if fetchOwner {
 			xc.Owner = &xmlOwner{ID: ownerID, DisplayName: ownerID}
 		}

@@ -138,7 +138,7 @@ func objectHeaders(h http.Header, o *object, now time.Time) {
 	setValidators(h, o)
 	h.Set("Content-Type", o.contentType)
 	h.Set("Accept-Ranges", "bytes")
-	h.Set("x-oss-object-type", "Normal")
+	h.Set("x-oss-object-type", objectType(o))
 	h.Set("x-oss-hash-crc64ecma", strconv.FormatUint(o.crc64, 10))
 	h.Set("x-oss-storage-class", o.storageClass)
 	if isArchive(o.storageClass) {
@@ -189,11 +189,15 @@ func (c *call) getObject(head bool) {
 			h.Set("Content-MD5", base64.StdEncoding.EncodeToString(o.md5))
 		}
 		h.Set("Content-Length", strconv.FormatInt(o.size, 10))
+		symlinkHeaders(h, o)
 		if c.proto.AbsurdSize {
 			c.addFault("absurd-size")
 			h.Set("Content-Length", strconv.FormatInt(absurdSize, 10))
 		}
 		c.w.WriteHeader(http.StatusOK)
+		return
+	}
+	if o = c.followSymlink(o); o == nil {
 		return
 	}
 	if isArchive(o.storageClass) && !o.restore.readable(now) {

@@ -58,6 +58,7 @@ type Server struct {
 	// credMu guards opts.Credentials and opts.SecurityTokens, which
 	// RotateCredentials replaces while requests are being verified.
 	credMu sync.RWMutex
+	temps  temporaryCredentials // sts.go
 
 	faultMu sync.Mutex
 	faults  Faults
@@ -393,7 +394,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Subresources the emulator knows but does not implement.
 var (
-	unsupportedObjectSub = []string{"acl", "tagging", "symlink", "uploadId", "uploads", "append", "x-oss-process", "select", "seal", "cleanRestoredObject", "partNumber"}
+	unsupportedObjectSub = []string{"acl", "tagging", "uploadId", "uploads", "append", "x-oss-process", "select", "seal", "cleanRestoredObject", "partNumber"}
 	unsupportedBucketSub = []string{"uploads", "versions", "versioning", "cors", "lifecycle", "policy", "tagging", "website",
 		"referer", "logging", "encryption", "worm", "replication", "stat", "inventory", "delete", "requestPayment"}
 )
@@ -478,6 +479,10 @@ func (s *Server) route(c *call) {
 	}
 	if !exists {
 		c.fail(http.StatusNotFound, ossError{Code: "NoSuchBucket"})
+		return
+	}
+	if q.Has("symlink") {
+		c.symlink(acl)
 		return
 	}
 	if sub := hasAny(q, unsupportedObjectSub); sub != "" {

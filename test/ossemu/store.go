@@ -93,6 +93,9 @@ type object struct {
 	contentType  string
 	restore      RestoreState
 	meta         map[string]string
+	// symlinkTarget is the target key of a symbolic link (symlink.go),
+	// "" for other objects.
+	symlinkTarget string
 }
 
 func (o *object) info() ObjectInfo {

@@ -1,0 +1,176 @@
+package vfs
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/ossmount/ossmount/fetcher"
+)
+
+// Symbolic links.
+//
+// An OSS symbolic link (an object of type Symlink, made by PutSymlink)
+// names a target key of the same bucket. It shows as a symbolic link whose
+// text is the target's path relative to the link's directory, so the
+// kernel follows it within the mount wherever the mount is: the link
+// "a/ln" to key "b/f" reads "../b/f". A target that is not under the
+// mounted prefix, or is not a valid path, has nothing in the mount to lead
+// to: its text is "oss://BUCKET/KEY" with the key escaped into one
+// component (a path through a directory "oss:" that a mount does not
+// have), so it is dangling, as is a link to a key that does not exist. A
+// link's size is the length of its text, as on a local filesystem (OSS
+// lists a link with another size).
+//
+// Listings mark links by their type but do not name the target, so the
+// first lookup of a link reads it (GetSymlink), once per link version: the
+// targets are kept by key and ETag.
+
+// ErrNotSymlink: Readlink of something that is not a symbolic link.
+var ErrNotSymlink = errors.New("not a symbolic link")
+
+// SymlinkReader is what links need from the store (fetcher.OSSStore).
+type SymlinkReader interface {
+	// ReadSymlink returns the target key of the link at key and the
+	// link's ETag.
+	ReadSymlink(ctx context.Context, key string) (target, etag string, err error)
+}
+
+// maxLinkTargets bounds the remembered link targets; past it they are
+// forgotten and read again when needed.
+const maxLinkTargets = 100000
+
+// linkTargets remembers link targets by key and ETag. Its mutex is a leaf:
+// never held across a request or while taking another lock.
+type linkTargets struct {
+	mu     sync.Mutex
+	byKey  map[string]string // key + "\x00" + ETag → target key
+	flight singleflight.Group
+}
+
+func (lt *linkTargets) get(id string) (string, bool) {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	t, ok := lt.byKey[id]
+	return t, ok
+}
+
+func (lt *linkTargets) put(id, target string) {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	if lt.byKey == nil || len(lt.byKey) >= maxLinkTargets {
+		lt.byKey = make(map[string]string)
+	}
+	lt.byKey[id] = target
+}
+
+// Lookup finds name in directory dir. A symbolic link comes with its text
+// (Entry.Target) and size.
+func (v *FS) Lookup(ctx context.Context, dir, name string) (Entry, error) {
+	e, err := v.lookupEntry(ctx, dir, name)
+	if err != nil || !e.Symlink || e.Target != "" {
+		return e, err
+	}
+	p := path.Join(dir, name)
+	target, err := v.linkTarget(ctx, v.key(p), e.ETag)
+	if err != nil {
+		return Entry{}, err
+	}
+	return v.linkEntry(p, e, target), nil
+}
+
+// linkEntry completes link entry e at p with its target key.
+func (v *FS) linkEntry(p string, e Entry, target string) Entry {
+	e.Target = v.linkText(p, target)
+	e.Size = int64(len(e.Target))
+	return e
+}
+
+// linkTarget returns the target key of the link at key, version etag: a
+// remembered one, else one GetSymlink shared by concurrent callers (it
+// runs detached, each caller waits on its own ctx).
+func (v *FS) linkTarget(ctx context.Context, key, etag string) (string, error) {
+	id := key + "\x00" + etag
+	if t, ok := v.links.get(id); ok {
+		return t, nil
+	}
+	sr, ok := v.lister.(SymlinkReader)
+	if !ok {
+		return "", ErrNotSymlink
+	}
+	ch := v.links.flight.DoChan(id, func() (any, error) {
+		t, got, err := sr.ReadSymlink(context.WithoutCancel(ctx), key)
+		if err != nil {
+			return "", err
+		}
+		if etag == "" || SameETag(got, etag) {
+			v.links.put(id, t)
+		}
+		return t, nil
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return "", r.Err
+		}
+		return r.Val.(string), nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// linkText is the text of the link at path p (relative to the mount root)
+// to target key (see the top of this file).
+func (v *FS) linkText(p, target string) string {
+	rel, ok := strings.CutPrefix(target, v.opts.Prefix)
+	rel = strings.TrimSuffix(rel, "/")
+	if !ok || !validPath(rel) {
+		return "oss://" + v.opts.Bucket + "/" + url.PathEscape(target)
+	}
+	// Both are absolute and clean, so Rel cannot fail; the result never
+	// climbs above the mount root.
+	text, _ := filepath.Rel("/"+dirOf(p), "/"+rel)
+	return text
+}
+
+// validPath reports whether p ("" is the root) is a path of the mount:
+// each component a valid name.
+func validPath(p string) bool {
+	if p == "" {
+		return true
+	}
+	for c := range strings.SplitSeq(p, "/") {
+		if !validName(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// Readlink returns the text of the symbolic link at p.
+func (v *FS) Readlink(ctx context.Context, p string) (string, error) {
+	e, err := v.Lookup(ctx, dirOf(p), path.Base(p))
+	if err != nil {
+		return "", err
+	}
+	if !e.Symlink {
+		return "", ErrNotSymlink
+	}
+	return e.Target, nil
+}
+
+// LinkIno returns the inode number of the symbolic link at p: its own
+// number, not the file's or directory's of the same path (the kernel
+// fixes an inode's type for its life).
+func (v *FS) LinkIno(p string) uint64 {
+	return v.Ino(p+"\x00link", false) // no path holds a NUL
+}
+
+// isSymlink reports whether a listed or HEAD object is a symbolic link.
+func isSymlink(o fetcher.ObjectInfo) bool { return o.Type == fetcher.TypeSymlink }
