@@ -4,12 +4,12 @@ package main
 // daemon through its control socket (package control); `cache` also works
 // on a cache directory no daemon holds, by opening it itself.
 //
-// "ossmount stats /mnt/x" could also mean "mount the bucket named stats on
-// /mnt/x". It is a subcommand only when every path after it lies inside a
-// live ossmount mount, which a mountpoint for a new mount never does; and
-// `cache` only when followed by du, verify or clear. Anything else is a
-// mount command line, so no bucket name is taken away. (`stats --json` is
-// always the subcommand: --json is no mount flag.)
+// stats, warm and cache are always subcommands when they are the first
+// argument: a subcommand never mounts, creates or logs anything, so a
+// mistyped path gets "PATH is not inside an ossmount mount" rather than a
+// mount attempt of a bucket named "stats". A bucket with such a name is
+// mounted as "stats:/" (the BUCKET:/ form of the whole bucket), which works
+// in fstab too.
 
 import (
 	"context"
@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -43,65 +44,43 @@ const subcommandUsage = `Usage:
   ossmount cache clear  [--key KEY] [--cache-dir DIR | MOUNTPOINT]
 `
 
+// cacheVerbs are the verbs of `ossmount cache`.
+var cacheVerbs = []string{"du", "verify", "clear"}
+
 // runSubcommand runs `ossmount stats|warm|cache ...` when args name one, and
 // reports whether it did; otherwise args are a mount command line.
 func runSubcommand(args []string) (exitCode int, ok bool) {
 	if len(args) == 0 {
 		return 0, false
 	}
+	if sub := args[0]; sub == "stats" || sub == "warm" || sub == "cache" {
+		if looksLikeMount(args[1:]) {
+			return subFail(fmt.Errorf("%s is a subcommand, not a bucket name; to mount a bucket named %q, write it as %s:/", sub, sub, sub)), true
+		}
+	}
 	switch args[0] {
-	case "stats", "warm":
-		paths := positional(args[1:])
-		forced := args[0] == "stats" && hasArg(args[1:], "--json") // not a mount flag
-		if !forced && (len(paths) == 0 || !allInsideMounts(paths)) {
-			return 0, false
-		}
-		if args[0] == "stats" {
-			return cmdStats(args[1:]), true
-		}
+	case "stats":
+		return cmdStats(args[1:]), true
+	case "warm":
 		return cmdWarm(args[1:]), true
 	case "cache":
-		if len(args) > 1 && (args[1] == "du" || args[1] == "verify" || args[1] == "clear") {
-			return cmdCache(args[1], args[2:]), true
+		if len(args) < 2 || !slices.Contains(cacheVerbs, args[1]) {
+			verb := ""
+			if len(args) > 1 {
+				verb = fmt.Sprintf(" %q", args[1])
+			}
+			return usageFail(fmt.Errorf("unknown cache command%s: use one of %s", verb, strings.Join(cacheVerbs, ", "))), true
 		}
+		return cmdCache(args[1], args[2:]), true
 	}
 	return 0, false
 }
 
-// positional returns the arguments that are not flags (nor flag values).
-func positional(args []string) []string {
-	var out []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--":
-			return append(out, args[i+1:]...)
-		case a == "-o" || a == "--key" || a == "--cache-dir":
-			i++
-		case strings.HasPrefix(a, "-"):
-		default:
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-func hasArg(args []string, want string) bool {
-	for _, a := range args {
-		if a == want {
-			return true
-		}
-	}
-	return false
-}
-
-func allInsideMounts(paths []string) bool {
-	for _, p := range paths {
-		if _, _, _, err := control.FindMount(p); err != nil {
-			return false
-		}
-	}
-	return true
+// looksLikeMount reports whether a subcommand's arguments look like a
+// mount command line instead: -o OPTIONS, as mount.fuse3 passes for an
+// fstab line whose source is "stats".
+func looksLikeMount(args []string) bool {
+	return slices.Contains(args, "-o")
 }
 
 // subFlags is a flag set that reports errors as one ossmount line.
@@ -194,6 +173,9 @@ func cmdWarm(args []string) int {
 	fl := subFlags("warm")
 	if err := fl.Parse(interleave(args)); err != nil {
 		return usageFail(err)
+	}
+	if fl.NArg() == 0 {
+		return usageFail(errors.New("warm takes one or more PATHs inside a mount"))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
