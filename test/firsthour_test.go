@@ -6,7 +6,9 @@ package test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -193,5 +195,148 @@ func TestXattrsAreNotListed(t *testing.T) {
 		if err == nil && bytes.Contains(buf[:n], []byte("user.oss")) {
 			t.Errorf("cp -a copied ossmount's attributes onto %s: %q", p, buf[:n])
 		}
+	}
+}
+
+// warm tells fetched bytes from bytes that were cached already, and its
+// rate is that of the fetched ones.
+func TestWarmCountsCachedBytesApart(t *testing.T) {
+	e := newEnv(t)
+	e.put("data/a.bin", pattern(1, 600*kib))
+	e.put("data/b.bin", pattern(2, 300*kib))
+	e.mount(smallBlocks...)
+	mustRead(t, e.path("data/b.bin")) // cached before the warm
+	out, code := runOssmount(t, nil, "warm", e.path("data"))
+	t.Logf("first warm:\n%s", out)
+	if code != 0 || !strings.Contains(out, "warming 2 files, 900.0 KiB") ||
+		!strings.Contains(out, "warmed 2 files, 900.0 KiB: fetched 600.0 KiB in ") ||
+		!strings.Contains(out, "300.0 KiB were cached already") {
+		t.Errorf("first warm: exit %d:\n%s", code, out)
+	}
+	out, code = runOssmount(t, nil, "warm", e.path("data/a.bin"))
+	t.Logf("second warm:\n%s", out)
+	if code != 0 || !strings.Contains(out, "warmed 1 file, 600.0 KiB: all of it was cached already, nothing fetched") {
+		t.Errorf("second warm: exit %d:\n%s", code, out)
+	}
+}
+
+// On a terminal warm draws a bar with bytes, rate and the current file; a
+// terminal that reports 0 columns gets progress lines instead of nothing.
+func TestWarmProgressOnATerminal(t *testing.T) {
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Skip("script(1) not installed")
+	}
+	e := newEnv(t)
+	e.put("dir/some-file.bin", pattern(3, 2*mib))
+	e.put("dir/other.bin", pattern(4, 2*mib))
+	e.mount(smallBlocks...)
+	for _, c := range []struct {
+		cols int
+		want []string
+	}{
+		{120, []string{"dir/other.bin", "/4.0 MiB", "iB/s", "warmed 2 files, 4.0 MiB: fetched 4.0 MiB"}},
+		{0, []string{"warm: 4.0 MiB of 4.0 MiB (100%): 4.0 MiB fetched", "dir/other.bin", "warmed 2 files, 4.0 MiB: fetched 4.0 MiB"}},
+	} {
+		if c.cols == 0 {
+			if out, err := exec.Command(*ossmountBin, "cache", "clear", e.mnt).CombinedOutput(); err != nil {
+				t.Fatalf("cache clear: %v: %s", err, out)
+			}
+		}
+		sh := fmt.Sprintf("stty cols %d rows 40; %s warm %s", c.cols, *ossmountBin, e.path("dir"))
+		out, err := exec.Command("script", "-qfec", sh, "/dev/null").CombinedOutput()
+		t.Logf("%d columns:\n%q", c.cols, out)
+		if err != nil {
+			t.Fatalf("%d columns: %v", c.cols, err)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(string(out), w) {
+				t.Errorf("%d columns: output lacks %q", c.cols, w)
+			}
+		}
+	}
+}
+
+// stats: a cold read has no hits (what readahead brought is counted as
+// read ahead), absent names are negative lookups, not errors, and a cache
+// clear of a key that was never cached says so and exits 1.
+func TestStatsFiguresAreHonest(t *testing.T) {
+	e := newEnv(t)
+	e.put("big.bin", pattern(5, 3*mib))
+	e.mount(smallBlocks...)
+	readSmall(t, e.path("big.bin"), 3*mib)
+	for _, name := range []string{"nope", "nope2", "big.bin/x"} {
+		if _, err := os.Stat(e.path(name)); err == nil {
+			t.Fatalf("%s exists", name)
+		}
+	}
+	out, code := runOssmount(t, nil, "stats", "--json", e.mnt)
+	if code != 0 {
+		t.Fatalf("stats: exit %d: %s", code, out)
+	}
+	var snap struct {
+		Hit       int64            `json:"cache_hit_bytes"`
+		Miss      int64            `json:"cache_miss_bytes"`
+		Ahead     int64            `json:"cache_readahead_bytes"`
+		Ratio     float64          `json:"cache_hit_ratio"`
+		Negative  int64            `json:"negative_lookups"`
+		Errors    map[string]int64 `json:"errors"`
+		Objects   int              `json:"cache_objects"`
+		Retrieved int64            `json:"bytes_fetched"`
+	}
+	if err := json.Unmarshal([]byte(out), &snap); err != nil {
+		t.Fatalf("stats --json: %v: %s", err, out)
+	}
+	if snap.Hit != 0 || snap.Ratio != 0 || snap.Miss+snap.Ahead != 3*mib || snap.Ahead == 0 {
+		t.Errorf("cold read: hit %d, miss %d, read ahead %d, ratio %.3f; want no hits", snap.Hit, snap.Miss, snap.Ahead, snap.Ratio)
+	}
+	if snap.Negative < 2 || snap.Errors["not_found"] != 0 {
+		t.Errorf("absent names: %d negative lookups, errors %v; want them apart from errors", snap.Negative, snap.Errors)
+	}
+	out, _ = runOssmount(t, nil, "stats", e.mnt)
+	t.Logf("stats:\n%s", out)
+	for _, want := range []string{"hit ratio 0.0%", "of 1 object;", "errors       none"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stats lacks %q", want)
+		}
+	}
+	out, code = runOssmount(t, nil, "cache", "du", e.mnt)
+	if code != 0 || !strings.Contains(out, "in 1 object (") {
+		t.Errorf("cache du: exit %d: %s", code, out)
+	}
+	out, code = runOssmount(t, nil, "cache", "clear", "--key", "never-cached.bin", e.mnt)
+	t.Logf("cache clear --key never-cached.bin: exit %d: %s", code, out)
+	if code != 1 || !strings.Contains(out, "nothing cached for key never-cached.bin") {
+		t.Errorf("clear of a key never cached: exit %d: %s", code, out)
+	}
+	out, code = runOssmount(t, nil, "cache", "clear", "--key", "big.bin", e.mnt)
+	if code != 0 || !strings.Contains(out, "cleared big.bin: 1 object version,") {
+		t.Errorf("clear of a cached key: exit %d: %s", code, out)
+	}
+}
+
+// readSmall reads p sequentially in 32 KiB reads with the kernel's
+// readahead off, so the daemon sees many small reads (its own readahead
+// then serves most of them).
+func readSmall(t *testing.T, p string, size int) {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_RANDOM); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 32*kib)
+	n := 0
+	for {
+		k, err := f.Read(buf)
+		n += k
+		if err != nil || k == 0 {
+			break
+		}
+	}
+	if n != size {
+		t.Fatalf("read %d bytes of %s, want %d", n, p, size)
 	}
 }
