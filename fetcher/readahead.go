@@ -23,7 +23,6 @@ func (ra *Readahead) markFetched(o *Object, first, last int) {
 	ra.mark(o, first, last, true)
 }
 
-
 func (ra *Readahead) mark(o *Object, first, last int, onlyUncached bool) {
 	if ra == nil || last < first {
 		return
