@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -338,5 +339,117 @@ func readSmall(t *testing.T, p string, size int) {
 	}
 	if n != size {
 		t.Fatalf("read %d bytes of %s, want %d", n, p, size)
+	}
+}
+
+// mountDaemon mounts like a user does (daemonized) and returns the
+// combined output and exit code; the mount, if any, is unmounted at the
+// end of the test.
+func (e *env) mountDaemon(source string, opts ...string) (string, int) {
+	e.t.Helper()
+	o := append([]string{"endpoint=" + e.url, "region=cn-hangzhou"}, opts...)
+	out, code := runOssmount(e.t, []string{"OSS_ACCESS_KEY_ID=" + testAK, "OSS_ACCESS_KEY_SECRET=" + testSK},
+		source, e.mnt, "-o", strings.Join(o, ","))
+	if code == 0 {
+		e.t.Cleanup(func() { unmountDaemon(e.t, e.mnt) })
+	}
+	return out, code
+}
+
+// unmountDaemon unmounts mnt and waits until it is gone.
+func unmountDaemon(t *testing.T, mnt string) {
+	if err := syscall.Unmount(mnt, 0); err != nil {
+		_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
+	}
+}
+
+// Messages of a refused mount point the right way, and come at once.
+func TestMountMessagesPointTheRightWay(t *testing.T) {
+	e := newEnv(t)
+	// Anonymous on a bucket that is not public-read.
+	out, code := e.mountDaemon(testBucket, "anonymous", "cache_dir="+e.cacheDir, "log_file="+e.logFile)
+	if code != 1 || !strings.Contains(out, "the bucket is not public-read; give credentials instead of anonymous") {
+		t.Errorf("anonymous on a private bucket: exit %d: %s", code, out)
+	}
+	// An endpoint without a scheme is https://; the emulator speaks HTTP.
+	hostPort := strings.TrimPrefix(e.url, "http://")
+	out, code = e.mountDaemon(testBucket, "endpoint="+hostPort, "cache_dir="+e.cacheDir, "log_file="+e.logFile, "log_level=debug")
+	want := "endpoint https://" + hostPort + " answers plain HTTP, not HTTPS: use endpoint=http://" + hostPort
+	if code != 1 || !strings.Contains(out, want) {
+		t.Errorf("endpoint without a scheme: exit %d: %s\nwant %s", code, out, want)
+	}
+	if log, _ := os.ReadFile(e.logFile); bytes.Contains(log, []byte("retrying")) {
+		t.Errorf("a plain-HTTP endpoint was retried:\n%s", log)
+	}
+	// A second mount on a cache dir a live mount uses.
+	out, code = e.mountDaemon(testBucket, "cache_dir="+e.cacheDir, "log_file="+e.logFile)
+	if code != 0 {
+		t.Fatalf("mount: exit %d: %s", code, out)
+	}
+	other := filepath.Join(t.TempDir(), "mnt2")
+	if err := os.Mkdir(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, code = runOssmount(t, []string{"OSS_ACCESS_KEY_ID=" + testAK, "OSS_ACCESS_KEY_SECRET=" + testSK}, testBucket, other,
+		"-o", "endpoint="+e.url+",region=cn-hangzhou,cache_dir="+e.cacheDir)
+	if code == 0 {
+		unmountDaemon(t, other)
+	}
+	want = "cache_dir " + e.cacheDir + " is in use by the ossmount mount of bkt on " + e.mnt + "; give each mount its own cache_dir="
+	if code != 1 || !strings.Contains(out, want) {
+		t.Errorf("second mount on a cache dir in use: exit %d: %s\nwant %s", code, out, want)
+	}
+}
+
+// A prefix that holds nothing mounts, with a warning on stderr and in the log.
+func TestEmptyPrefixWarns(t *testing.T) {
+	e := newEnv(t)
+	e.put("data/a.txt", []byte("a"))
+	out, code := e.mountDaemon(testBucket+":/nope", "cache_dir="+e.cacheDir, "log_file="+e.logFile)
+	want := `warning: prefix "nope/" holds no object in bucket "bkt"`
+	if code != 0 || !strings.Contains(out, want) {
+		t.Errorf("mount of an empty prefix: exit %d: %q, want %q", code, out, want)
+	}
+	if log, _ := os.ReadFile(e.logFile); !bytes.Contains(log, []byte(`prefix \"nope/\" holds no object`)) {
+		t.Errorf("no warning in the log:\n%s", log)
+	}
+	unmountDaemon(t, e.mnt)
+	if out, code := e.mountDaemon(testBucket+":/data", "cache_dir="+e.cacheDir, "log_file="+e.logFile); code != 0 || strings.Contains(out, "warning") {
+		t.Errorf("mount of a prefix with objects: exit %d: %q", code, out)
+	}
+}
+
+// A mount that fails creates nothing: no cache dir, no log file.
+func TestFailedMountLeavesNothing(t *testing.T) {
+	e := newEnv(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	base := filepath.Join(t.TempDir(), "var")
+	existing := filepath.Join(t.TempDir(), "cache")
+	if err := os.Mkdir(existing, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		source string
+		opts   []string
+	}{
+		{"no such bucket", "nob", []string{"cache_dir=" + filepath.Join(base, "cache", "ossmount")}},
+		{"metrics port taken", testBucket, []string{"cache_dir=" + filepath.Join(base, "cache", "ossmount"), "metrics_addr=" + taken.Addr().String()}},
+		{"metrics port taken, cache dir exists", testBucket, []string{"cache_dir=" + existing, "metrics_addr=" + taken.Addr().String()}},
+	} {
+		out, code := e.mountDaemon(c.source, c.opts...)
+		if code != 1 {
+			t.Errorf("%s: exit %d: %s", c.name, code, out)
+		}
+		if _, err := os.Stat(base); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: %s was left behind (%v)", c.name, base, err)
+		}
+		if _, err := os.Stat(filepath.Join(existing, "ossmount.log")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: ossmount.log was left in the cache dir (%v)", c.name, err)
+		}
 	}
 }
