@@ -6,7 +6,6 @@ package test
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -270,37 +269,21 @@ func TestStatsFiguresAreHonest(t *testing.T) {
 			t.Fatalf("%s exists", name)
 		}
 	}
-	out, code := runOssmount(t, nil, "stats", "--json", e.mnt)
-	if code != 0 {
-		t.Fatalf("stats: exit %d: %s", code, out)
-	}
-	var snap struct {
-		Hit       int64            `json:"cache_hit_bytes"`
-		Miss      int64            `json:"cache_miss_bytes"`
-		Ahead     int64            `json:"cache_readahead_bytes"`
-		Ratio     float64          `json:"cache_hit_ratio"`
-		Negative  int64            `json:"negative_lookups"`
-		Errors    map[string]int64 `json:"errors"`
-		Objects   int              `json:"cache_objects"`
-		Retrieved int64            `json:"bytes_fetched"`
-	}
-	if err := json.Unmarshal([]byte(out), &snap); err != nil {
-		t.Fatalf("stats --json: %v: %s", err, out)
-	}
-	if snap.Hit != 0 || snap.Ratio != 0 || snap.Miss+snap.Ahead != 3*mib || snap.Ahead == 0 {
-		t.Errorf("cold read: hit %d, miss %d, read ahead %d, ratio %.3f; want no hits", snap.Hit, snap.Miss, snap.Ahead, snap.Ratio)
+	snap := e.stats()
+	if snap.CacheHitBytes != 0 || snap.CacheHitRatio != 0 || snap.CacheMissBytes+snap.CacheAhead != 3*mib || snap.CacheAhead == 0 {
+		t.Errorf("cold read: hit %d, miss %d, read ahead %d, ratio %.3f; want no hits", snap.CacheHitBytes, snap.CacheMissBytes, snap.CacheAhead, snap.CacheHitRatio)
 	}
 	if snap.Negative < 2 || snap.Errors["not_found"] != 0 {
 		t.Errorf("absent names: %d negative lookups, errors %v; want them apart from errors", snap.Negative, snap.Errors)
 	}
-	out, _ = runOssmount(t, nil, "stats", e.mnt)
+	out, _ := runOssmount(t, nil, "stats", e.mnt)
 	t.Logf("stats:\n%s", out)
 	for _, want := range []string{"hit ratio 0.0%", "of 1 object;", "errors       none"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stats lacks %q", want)
 		}
 	}
-	out, code = runOssmount(t, nil, "cache", "du", e.mnt)
+	out, code := runOssmount(t, nil, "cache", "du", e.mnt)
 	if code != 0 || !strings.Contains(out, "in 1 object (") {
 		t.Errorf("cache du: exit %d: %s", code, out)
 	}
