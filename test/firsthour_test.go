@@ -436,3 +436,28 @@ func TestFailedMountLeavesNothing(t *testing.T) {
 		}
 	}
 }
+
+// A bucket named like a subcommand mounts from fstab as NAME:/ (mount.fuse3
+// runs `ossmount stats:/ MOUNTPOINT -o ...`).
+func TestFstabMountTOfABucketNamedStats(t *testing.T) {
+	e := newDaemonEnv(t)
+	writeCredFile(t, e.credFile, testAK+":"+testSK+"\n", 0o600) // for any bucket
+	e.emu.CreateBucket("stats", false)
+	e.emu.Put("stats", "s.txt", []byte("stats bucket"))
+	fstab := filepath.Join(t.TempDir(), "fstab")
+	line := fmt.Sprintf("stats:/ %s fuse.ossmount _netdev,ro,%s 0 0\n", e.mnt, e.opts())
+	if err := os.WriteFile(fstab, []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, stderr := run(t, nil, "mount", "-T", fstab, e.mnt); code != 0 {
+		t.Fatalf("mount -T of stats:/: exit %d: %s", code, stderr)
+	}
+	mustLive(t, e.mnt)
+	if got := string(mustRead(t, e.path("s.txt"))); got != "stats bucket" {
+		t.Errorf("s.txt: %q", got)
+	}
+	if code, stderr := run(t, nil, "umount", e.mnt); code != 0 {
+		t.Fatalf("umount: exit %d: %s", code, stderr)
+	}
+	waitNoDaemon(t, e.mnt)
+}

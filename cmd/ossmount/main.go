@@ -132,12 +132,6 @@ func parent(args []string) int {
 // run mounts and serves until unmounted. ready (nil in the foreground) gets
 // "ok" once the mount is live.
 func run(cfg *config.Config, ready io.WriteCloser) (err error) {
-	// Another daemon serving this cache dir answers on its socket: say so
-	// now, rather than after the cache lock's wait for a daemon that is
-	// only finishing its unmount.
-	if err := cacheDirInUse(cfg.CacheDir); err != nil {
-		return err
-	}
 	// A mount that fails leaves nothing behind: what this run creates
 	// before it knows (the cache dir, the log in it) goes again.
 	created := noteCreated(cfg)
@@ -158,6 +152,12 @@ func run(cfg *config.Config, ready io.WriteCloser) (err error) {
 		return err
 	}
 	if err := prepareMountpoint(cfg.Mountpoint, cfg.Nonempty); err != nil {
+		return err
+	}
+	// Another daemon serving this cache dir answers on its socket: say so
+	// now, rather than after the cache lock's wait for a daemon that is
+	// only finishing its unmount.
+	if err := cacheDirInUse(cfg.CacheDir); err != nil {
 		return err
 	}
 	store, err := fetcher.NewOSSStore(fetcher.OSSConfig{
