@@ -30,8 +30,10 @@ unit:
 	$(GO) test -race -count=1 $(CORE)
 
 # install first: the fstab tests mount through mount(8) and mount.fuse3,
-# which find ossmount on the standard PATH only.
-e2e: deps build install
+# which find ossmount on the standard PATH only (make uninstall removes it).
+e2e: deps build
+	@echo "make e2e: installing bin/ossmount as $(PREFIX)/bin/ossmount: the fstab tests mount through mount(8), whose helper finds ossmount only on the standard PATH (make uninstall removes it)"
+	@$(MAKE) --no-print-directory install
 	$(GO) test -count=1 -timeout 15m ./test/ -ossmount=$(CURDIR)/$(BIN)/ossmount
 
 # Each fuzz target for a bounded number of inputs (the committed corpus
@@ -56,7 +58,9 @@ test: lint unit fuzz e2e
 # at the scale of issue 5 (make test runs the same tests smaller); prints
 # the table and writes it to test/reliability/results.md.
 RELIABILITY_TESTS := TestFaultsWithConcurrentReaders|TestKill9DuringConcurrentReads|TestSmallAndFailingCacheDisk|TestDamagedCacheFilesAreNeverServed|TestNegativeListingSizesAreLeftOut|TestHostileKeys|TestSoakMixedReadsWhileReplacing
-reliability: deps build install
+reliability: deps build
+	@echo "make reliability: installing bin/ossmount as $(PREFIX)/bin/ossmount (as make e2e does)"
+	@$(MAKE) --no-print-directory install
 	@mkdir -p test/reliability
 	cd test && $(GO) test -count=1 -timeout 60m -run '$(RELIABILITY_TESTS)' -ossmount=$(CURDIR)/$(BIN)/ossmount \
 	  -reliability -reliability-out $(CURDIR)/test/reliability/results.md
@@ -70,8 +74,12 @@ bench: deps build
 	$(GO) build -o $(BIN)/bench ./test/bench/cmd/bench
 	$(BIN)/bench -ossmount $(BIN)/ossmount -sdkget $(BIN)/sdkget -out test/bench
 
+# The demo's ports on 127.0.0.1: make demo OSSEMU_PORT=9100 METRICS_PORT=9564
+# when the defaults are taken (9000 is also MinIO's).
+OSSEMU_PORT  ?= 9000
+METRICS_PORT ?= 9464
 demo: deps build
-	@./test/demo.sh start
+	@OSSEMU_PORT=$(OSSEMU_PORT) METRICS_PORT=$(METRICS_PORT) ./test/demo.sh start
 
 demo-stop:
 	@./test/demo.sh stop

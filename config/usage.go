@@ -29,7 +29,10 @@ off (e.g. no_default_permissions). SIZE is a byte count with an optional binary
 unit: 512, 64K, 1M, 1.5G, 1T, 512MiB. DURATION is 30s, 1m, 500ms, 0, or a
 number of seconds.
 
-Subcommands (for a running mount, through its daemon's control socket):
+Subcommands (for a running mount, through its daemon's control socket).
+stats, warm and cache as the first argument are always subcommands; on a path
+that is not inside an ossmount mount they say so and exit 1. Mount a bucket
+with one of these names as NAME:/ (e.g. "ossmount stats:/ /mnt", also in fstab).
   stats     requests by kind, conditional requests and 304s, bytes fetched,
             cache hits and misses, cache size, evictions, retries, errors,
             GETs in flight; --json for the same as JSON.
@@ -39,7 +42,8 @@ Subcommands (for a running mount, through its daemon's control socket):
   cache du      cached bytes per object version
   cache verify  re-check every cached block's CRC64, drop bad ones (exit 1
                 if any were bad)
-  cache clear   drop the cache of one key (--key KEY) or of everything
+  cache clear   drop the cache of one key (--key KEY, the object's key in the
+                bucket) or of everything; exit 1 if KEY had nothing cached
   cache works on the daemon of MOUNTPOINT, or of --cache-dir DIR (default:
   the default cache_dir), and on an unmounted cache dir by itself.
   metrics_addr=HOST:PORT serves the stats as Prometheus metrics on /metrics.

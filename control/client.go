@@ -23,7 +23,7 @@ import (
 )
 
 // ErrNotOssmount: the path is not inside a live ossmount mount.
-var ErrNotOssmount = errors.New("not inside an ossmount mount")
+var ErrNotOssmount = errors.New("is not inside an ossmount mount")
 
 // Client talks to one daemon's control socket.
 type Client struct {
@@ -55,7 +55,10 @@ func FindMount(path string) (root, rel, socket string, err error) {
 		return "", "", "", err
 	}
 	if _, err := os.Stat(abs); err != nil {
-		return "", "", "", err
+		if pe := (*os.PathError)(nil); errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return "", "", "", fmt.Errorf("%s: %w", path, err)
 	}
 	for dir := abs; ; dir = filepath.Dir(dir) {
 		buf := make([]byte, 4096)
@@ -68,7 +71,7 @@ func FindMount(path string) (root, rel, socket string, err error) {
 			return dir, rel, string(buf[:n]), nil
 		}
 		if dir == "/" {
-			return "", "", "", fmt.Errorf("%s: %w", path, ErrNotOssmount)
+			return "", "", "", fmt.Errorf("%s %w", path, ErrNotOssmount)
 		}
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ossmount/ossmount/blockcache"
@@ -66,10 +67,17 @@ type Snapshot struct {
 	Errors      map[string]int64 `json:"errors"` // by kind (fetcher.ErrorKinds)
 	InFlight    int64            `json:"in_flight_gets"`
 
-	BytesFetched   int64   `json:"bytes_fetched"`    // response body bytes received
-	CacheHitBytes  int64   `json:"cache_hit_bytes"`  // read bytes served from the cache at once
-	CacheMissBytes int64   `json:"cache_miss_bytes"` // read bytes that waited for a fetch
-	CacheHitRatio  float64 `json:"cache_hit_ratio"`  // hit / (hit + miss) bytes; 0 before any read
+	BytesFetched int64 `json:"bytes_fetched"` // response body bytes received
+	// Read bytes by where they came from (fetcher.Stats): blocks cached
+	// before the reader asked (hits), a fetch the read waited for
+	// (misses), or what was fetched ahead for the same reader. Hit ratio:
+	// hits / all three; 0 before any read.
+	CacheHitBytes       int64   `json:"cache_hit_bytes"`
+	CacheMissBytes      int64   `json:"cache_miss_bytes"`
+	CacheReadAheadBytes int64   `json:"cache_readahead_bytes"`
+	CacheHitRatio       float64 `json:"cache_hit_ratio"`
+	// NegativeLookups: HEADs answered 404 (names that are no file); not errors.
+	NegativeLookups int64 `json:"negative_lookups"`
 
 	CacheUsedBytes   int64 `json:"cache_used_bytes"`
 	CacheLimitBytes  int64 `json:"cache_limit_bytes"` // 0: unbounded
@@ -112,6 +120,7 @@ func (s *Sources) Snapshot() Snapshot {
 		Requests:   rs.Requests, Conditional: rs.Conditional, NotModified: rs.NotModified,
 		Opens: fs.Probes, PartGETs: fs.Gets, Retries: fs.Retries, Errors: rs.Errors, InFlight: fs.InFlight,
 		BytesFetched: fs.BytesFetched, CacheHitBytes: fs.CacheHitBytes, CacheMissBytes: fs.CacheMissBytes,
+		CacheReadAheadBytes: fs.ReadAheadBytes, NegativeLookups: rs.NegativeLookups,
 		CacheUsedBytes: cs.Used, CacheLimitBytes: cs.Limit, CacheObjects: cs.Objects, CacheBlocks: cs.Blocks,
 		Evictions: cs.Evictions, CRCFailures: cs.CRCFailures + fs.CRCMismatches, CacheWriteErrors: cs.WriteErrors + fs.CacheWriteErrors,
 		PassthroughOpens: cs.BackingOpens, PassthroughPinned: cs.Backed,
@@ -119,7 +128,7 @@ func (s *Sources) Snapshot() Snapshot {
 	if s.Credentials != nil {
 		snap.Credentials = s.Credentials.Status()
 	}
-	if t := snap.CacheHitBytes + snap.CacheMissBytes; t > 0 {
+	if t := snap.CacheHitBytes + snap.CacheMissBytes + snap.CacheReadAheadBytes; t > 0 {
 		snap.CacheHitRatio = float64(snap.CacheHitBytes) / float64(t)
 	}
 	return snap
@@ -141,24 +150,40 @@ func (s Snapshot) Format() string {
 		errs = " none"
 	}
 	return fmt.Sprintf(`%s on %s (up %s)
-requests     GET %d  HEAD %d  LIST %d  (opens %d, part GETs %d, retries %d)
+requests     GET %d  HEAD %d  LIST %d  (%s, %s, %s)
+not found    %s of absent names (HEAD 404: normal, not errors)
 conditional  %d sent, %d answered 304 Not Modified
 fetched      %s
-cache reads  %s hit, %s miss (hit ratio %.1f%%)
-cache        %s of %s in %d blocks of %d objects; %d evictions, %d CRC failures, %d write errors
-passthrough  %d cache files handed to the kernel, %d objects pinned now
-in flight    %d GETs
+cache reads  %s hit, %s miss, %s read ahead (hit ratio %.1f%%)
+cache        %s of %s in %s of %s; %s, %s, %s
+passthrough  %s handed to the kernel, %s pinned now
+in flight    %s
 errors      %s
 credentials  %s
 `,
 		s.Source, s.Mountpoint, time.Duration(s.UptimeSecs*float64(time.Second)).Round(time.Second),
-		s.Requests[fetcher.OpGet], s.Requests[fetcher.OpHead], s.Requests[fetcher.OpList], s.Opens, s.PartGETs, s.Retries,
+		s.Requests[fetcher.OpGet], s.Requests[fetcher.OpHead], s.Requests[fetcher.OpList],
+		Count(s.Opens, "open"), Count(s.PartGETs, "part GET"), Count(s.Retries, "retry"),
+		Count(s.NegativeLookups, "lookup"),
 		s.Conditional, s.NotModified,
 		Bytes(s.BytesFetched),
-		Bytes(s.CacheHitBytes), Bytes(s.CacheMissBytes), 100*s.CacheHitRatio,
-		Bytes(s.CacheUsedBytes), limit, s.CacheBlocks, s.CacheObjects, s.Evictions, s.CRCFailures, s.CacheWriteErrors,
-		s.PassthroughOpens, s.PassthroughPinned,
-		s.InFlight, errs, formatCredentials(s.Credentials, time.Now()))
+		Bytes(s.CacheHitBytes), Bytes(s.CacheMissBytes), Bytes(s.CacheReadAheadBytes), 100*s.CacheHitRatio,
+		Bytes(s.CacheUsedBytes), limit, Count(s.CacheBlocks, "block"), Count(s.CacheObjects, "object"),
+		Count(s.Evictions, "eviction"), Count(s.CRCFailures, "CRC failure"), Count(s.CacheWriteErrors, "write error"),
+		Count(s.PassthroughOpens, "cache file"), Count(s.PassthroughPinned, "object"),
+		Count(s.InFlight, "GET"), errs, formatCredentials(s.Credentials, time.Now()))
+}
+
+// Count says "1 object", "2 objects": n and noun, plural when n is not 1
+// ("retry" becomes "retries").
+func Count[N int | int64](n N, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, noun)
+	}
+	if strings.HasSuffix(noun, "y") {
+		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(noun, "y"))
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // Bytes formats a byte count with a binary unit ("1.5 GiB").

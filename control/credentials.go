@@ -19,7 +19,7 @@ func formatCredentials(s credsource.Status, now time.Time) string {
 	} else {
 		out += fmt.Sprintf(", expire %s (in %s)", s.Expires.UTC().Format(time.RFC3339), s.Expires.Sub(now).Round(time.Second))
 	}
-	out += fmt.Sprintf(", %d renewals, %d failures", s.Renewals, s.Failures)
+	out += ", " + Count(s.Renewals, "renewal") + ", " + Count(s.Failures, "failure")
 	if s.LastErr != "" {
 		out += "; last error: " + s.LastErr
 	}

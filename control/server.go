@@ -41,14 +41,17 @@ type WarmRequest struct {
 }
 
 // WarmEvent is one line of a warm response: first the plan (Files, Total),
-// then progress (Path, Done), then the end (End, with Error if it failed).
+// then progress (Path, Done, Cached), then the end (End, with Error if it
+// failed).
 type WarmEvent struct {
 	Files []vfs.WarmFile `json:"files,omitempty"`
 	Total int64          `json:"total,omitempty"`
 	Path  string         `json:"path,omitempty"`
 	Done  int64          `json:"done"` // bytes of the whole request done so far
-	End   bool           `json:"end,omitempty"`
-	Error string         `json:"error,omitempty"`
+	// Cached: of Done, the bytes that were cached already (not fetched).
+	Cached int64  `json:"cached"`
+	End    bool   `json:"end,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 // ClearResult is the answer of a cache clear.
@@ -187,14 +190,16 @@ func (d *Daemon) warm(w http.ResponseWriter, r *http.Request) {
 	send(WarmEvent{Files: plan, Total: total})
 	d.Log.Info("warming", "files", len(plan), "bytes", total)
 
-	var base int64
+	var base, baseCached int64
 	last := time.Now()
 	for _, f := range plan {
-		err := d.FS.Warm(ctx, f.Path, func(done int64) {
+		var fileCached int64
+		err := d.FS.Warm(ctx, f.Path, func(done, cached int64) {
+			fileCached = cached
 			// At most ~10 lines a second: the client redraws, it does not log.
 			if now := time.Now(); now.Sub(last) >= 100*time.Millisecond {
 				last = now
-				send(WarmEvent{Path: f.Path, Done: base + done})
+				send(WarmEvent{Path: f.Path, Done: base + done, Cached: baseCached + cached})
 			}
 		})
 		if err != nil {
@@ -206,9 +211,10 @@ func (d *Daemon) warm(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		base += f.Size
-		send(WarmEvent{Path: f.Path, Done: base})
+		baseCached += fileCached
+		send(WarmEvent{Path: f.Path, Done: base, Cached: baseCached})
 	}
-	send(WarmEvent{Done: base, End: true})
+	send(WarmEvent{Done: base, Cached: baseCached, End: true})
 }
 
 func displayPath(p string) string {

@@ -84,6 +84,21 @@ type Object struct {
 	crcChecked atomic.Bool
 }
 
+// OpenFetched records, for the cache hit figures, that the open of reader
+// ra brought the first n bytes of o (its GET answered with content, not
+// 304), and with them, when they do not fill block 0, the first part
+// (SetHead): reading those is no cache hit.
+func (f *Fetcher) OpenFetched(ra *Readahead, o *Object, n int64) {
+	if n <= 0 {
+		return
+	}
+	last := int((n - 1) / o.BlockSize)
+	if n < min(o.Size, o.BlockSize) {
+		last = int(max(f.cfg.PartSize/o.BlockSize, 1)) - 1
+	}
+	ra.mark(o, 0, last, false)
+}
+
 // SetHead keeps the first len(b) bytes of the object in memory until block
 // 0 is fetched, and starts fetching it (with what follows, as sequential
 // readers will want it).
@@ -130,9 +145,14 @@ type Stats struct {
 	CacheWriteErrors          int64
 	CRCMismatches             int64
 	InFlight                  int64
-	// Bytes of reads served from the cache at once (hits), and of reads
-	// that had to wait for a fetch (misses).
-	CacheHitBytes, CacheMissBytes int64
+	// Bytes of reads served from blocks that were cached before the
+	// reader (its open file) first asked for them (hits); of reads that
+	// had to wait for a fetch (misses); and of reads served at once from
+	// what was fetched ahead for the same reader: its readahead, its
+	// open's first GET, or the rest of a block an earlier read of it
+	// fetched. The last are no hits: a cold sequential read is mostly
+	// made of them.
+	CacheHitBytes, CacheMissBytes, ReadAheadBytes int64
 }
 
 // Fetcher runs the parts of every reader of the mount.
@@ -159,7 +179,7 @@ type Fetcher struct {
 	spare chan []byte
 
 	gets, probes, notModified, bytes, retries, errs, writeErrs, crcBad, active atomic.Int64
-	hitBytes, missBytes                                                        atomic.Int64
+	hitBytes, missBytes, aheadBytes                                            atomic.Int64
 }
 
 type blockKey struct {
@@ -294,7 +314,7 @@ func (f *Fetcher) Stats() Stats {
 		Gets: f.gets.Load(), Probes: f.probes.Load(), NotModified: f.notModified.Load(),
 		BytesFetched: f.bytes.Load(), Retries: f.retries.Load(), Errors: f.errs.Load(),
 		CacheWriteErrors: f.writeErrs.Load(), CRCMismatches: f.crcBad.Load(), InFlight: f.active.Load(),
-		CacheHitBytes: f.hitBytes.Load(), CacheMissBytes: f.missBytes.Load(),
+		CacheHitBytes: f.hitBytes.Load(), CacheMissBytes: f.missBytes.Load(), ReadAheadBytes: f.aheadBytes.Load(),
 	}
 }
 
@@ -309,18 +329,25 @@ func (f *Fetcher) Read(ctx context.Context, o *Object, ra *Readahead, p []byte, 
 	aheadFrom, aheadTo := ra.advance(off, int64(len(p)), o.Size, f.cfg.PartSize, f.cfg.MaxReadahead)
 	readAhead := func() {
 		if aheadTo > aheadFrom {
-			f.start(o, int(aheadFrom/o.BlockSize), int((aheadTo-1)/o.BlockSize), false)
+			first, last := int(aheadFrom/o.BlockSize), int((aheadTo-1)/o.BlockSize)
+			ra.markFetched(o, first, last)
+			f.start(o, first, last, false)
 		}
+	}
+	served := func(n int) {
+		ahead := ra.fetchedBytes(o, off, int64(n))
+		f.aheadBytes.Add(ahead)
+		f.hitBytes.Add(int64(n) - ahead)
 	}
 	n, err := o.Blocks.ReadAt(p, off)
 	if err == nil {
-		f.hitBytes.Add(int64(n))
+		served(n)
 		readAhead()
 		return n, nil
 	}
 	if h := o.head.Load(); h != nil && off+int64(len(p)) <= int64(len(*h)) {
 		n := copy(p, (*h)[off:])
-		f.hitBytes.Add(int64(n))
+		f.aheadBytes.Add(int64(n)) // the bytes this open's GET brought
 		readAhead()
 		return n, nil
 	}
@@ -330,6 +357,7 @@ func (f *Fetcher) Read(ctx context.Context, o *Object, ra *Readahead, p []byte, 
 		f.log.Warn("cache read failed, fetching instead", "key", o.Key, "err", err)
 	}
 	first, last := int(off/o.BlockSize), int((off+int64(len(p))-1)/o.BlockSize)
+	ra.markFetched(o, first, last)
 	// Demand parts queue for the semaphore before this read's readahead.
 	waits := f.start(o, first, last, true)
 	defer func() {

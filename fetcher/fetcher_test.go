@@ -634,3 +634,26 @@ func TestIdleFetcherKeepsNoSpareBuffers(t *testing.T) {
 		t.Errorf("%d spare buffers kept after every part ended", n)
 	}
 }
+
+// A cold sequential read has no cache hits, although most of its reads
+// find their blocks cached by its own readahead; a second reader of the
+// same object (another open) hits for every byte.
+func TestHitsCountOnlyBlocksCachedBeforeTheReaderAsked(t *testing.T) {
+	size := 37*testBS + 123
+	_, _, f, o := setup(t, size, Config{})
+	readAll(t, f, o, 32<<10)
+	s := f.Stats()
+	if s.CacheHitBytes != 0 || s.CacheMissBytes+s.ReadAheadBytes != int64(size) {
+		t.Errorf("cold read: hit %d, miss %d, read ahead %d bytes; want 0 hits of %d", s.CacheHitBytes, s.CacheMissBytes, s.ReadAheadBytes, size)
+	}
+	if s.ReadAheadBytes == 0 {
+		t.Error("cold read: no byte counted as read ahead")
+	}
+	f.Close() // every part has landed
+	f2 := New(newFakeStore(size), Config{PartSize: 4 * testBS})
+	defer f2.Close()
+	readAll(t, f2, o, 32<<10)
+	if s := f2.Stats(); s.CacheHitBytes != int64(size) || s.CacheMissBytes != 0 || s.ReadAheadBytes != 0 {
+		t.Errorf("warm read: hit %d, miss %d, read ahead %d bytes; want %d hits", s.CacheHitBytes, s.CacheMissBytes, s.ReadAheadBytes, size)
+	}
+}

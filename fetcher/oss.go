@@ -2,6 +2,8 @@ package fetcher
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -298,6 +300,25 @@ func classify(op, key string, err error) error {
 		}
 		return re
 	}
-	// Connection refused/reset, timeouts, TLS, short reads: transient.
+	if endpointUnusable(err) {
+		return &RequestError{Op: op, Key: key, Kind: ErrEndpoint, Err: err}
+	}
+	// Connection refused/reset, timeouts, short reads: transient.
 	return &RequestError{Op: op, Key: key, Kind: ErrTransient, Err: err}
+}
+
+// endpointUnusable reports whether err says the endpoint itself is wrong,
+// which no retry fixes: a host name that does not exist (a DNS timeout or
+// server failure stays transient), plain HTTP where TLS was expected, or a
+// certificate that does not verify.
+func endpointUnusable(err error) bool {
+	var dns *net.DNSError
+	var rec tls.RecordHeaderError
+	var cert *tls.CertificateVerificationError
+	var unknownCA x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	return errors.As(err, &dns) && dns.IsNotFound ||
+		errors.Is(err, http.ErrSchemeMismatch) ||
+		errors.As(err, &rec) || errors.As(err, &cert) ||
+		errors.As(err, &unknownCA) || errors.As(err, &hostname)
 }

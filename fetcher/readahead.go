@@ -11,6 +11,50 @@ type Readahead struct {
 	streak int   // consecutive reads that continued the previous one
 	window int64 // readahead window in bytes; 0 while the reader looks random
 	issued int64 // readahead has been started up to this offset (exclusive)
+	// fetched marks the blocks this reader had fetched (by a read that
+	// missed, or by its readahead): reading them later is no cache hit,
+	// since they were not in the cache when this reader first asked.
+	fetched []uint64
+}
+
+// markFetched records that this reader started fetching the blocks of
+// [first, last] that o's cache does not hold yet.
+func (ra *Readahead) markFetched(o *Object, first, last int) {
+	ra.mark(o, first, last, true)
+}
+
+func (ra *Readahead) mark(o *Object, first, last int, onlyUncached bool) {
+	if ra == nil || last < first {
+		return
+	}
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	if words := (o.numBlocks() + 63) / 64; len(ra.fetched) < words {
+		ra.fetched = append(ra.fetched, make([]uint64, words-len(ra.fetched))...)
+	}
+	for b := first; b <= min(last, o.numBlocks()-1); b++ {
+		if !onlyUncached || !o.Blocks.Has(b) {
+			ra.fetched[b/64] |= 1 << (b % 64)
+		}
+	}
+}
+
+// fetchedBytes returns how many bytes of [off, off+n) lie in blocks this
+// reader had fetched.
+func (ra *Readahead) fetchedBytes(o *Object, off, n int64) int64 {
+	if ra == nil || n <= 0 {
+		return 0
+	}
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	var sum int64
+	for b := int(off / o.BlockSize); b <= int((off+n-1)/o.BlockSize); b++ {
+		if b/64 < len(ra.fetched) && ra.fetched[b/64]&(1<<(b%64)) != 0 {
+			bOff, bLen := o.blockSpan(b)
+			sum += min(off+n, bOff+bLen) - max(off, bOff)
+		}
+	}
+	return sum
 }
 
 // advance records a read of n bytes at off and returns the byte range to

@@ -18,19 +18,23 @@ const (
 )
 
 // ErrorKinds names the error classes counted, in display order.
-var ErrorKinds = []string{"not_found", "access_denied", "archived", "changed", "transient", "protocol", "rejected", "canceled", "other"}
+var ErrorKinds = []string{"not_found", "access_denied", "archived", "changed", "transient", "protocol", "rejected", "endpoint", "canceled", "other"}
 
 // RequestStats are cumulative request counters.
 type RequestStats struct {
 	Requests    map[string]int64 `json:"requests"`    // by kind: GET, HEAD, LIST
 	Conditional int64            `json:"conditional"` // GETs with If-None-Match or If-Modified-Since
 	NotModified int64            `json:"not_modified"`
-	Errors      map[string]int64 `json:"errors"` // by ErrorKinds
+	// NegativeLookups are HEADs answered 404: a lookup of a name that is
+	// no file (shells and tools probe for absent names all the time, and
+	// every directory's lookup asks once). Not errors.
+	NegativeLookups int64            `json:"negative_lookups"`
+	Errors          map[string]int64 `json:"errors"` // by ErrorKinds
 }
 
 type requestCounters struct {
-	get, head, list, conditional, notModified atomic.Int64
-	errs                                      [9]atomic.Int64 // indexed like ErrorKinds
+	get, head, list, conditional, notModified, negative atomic.Int64
+	errs                                                [10]atomic.Int64 // indexed like ErrorKinds
 }
 
 // errorKind classifies a request error into ErrorKinds' index; -1 for
@@ -53,10 +57,12 @@ func errorKind(err error) int {
 		return 5
 	case errors.Is(err, ErrRejected):
 		return 6
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, ErrEndpoint):
 		return 7
-	default:
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return 8
+	default:
+		return 9
 	}
 }
 
@@ -75,6 +81,10 @@ func (c *requestCounters) record(op string, conditional bool, err error) {
 	if errors.Is(err, ErrNotModified) {
 		c.notModified.Add(1)
 	}
+	if op == OpHead && errors.Is(err, ErrNotFound) {
+		c.negative.Add(1)
+		return
+	}
 	if k := errorKind(err); k >= 0 {
 		c.errs[k].Add(1)
 	}
@@ -82,10 +92,11 @@ func (c *requestCounters) record(op string, conditional bool, err error) {
 
 func (c *requestCounters) snapshot() RequestStats {
 	s := RequestStats{
-		Requests:    map[string]int64{OpGet: c.get.Load(), OpHead: c.head.Load(), OpList: c.list.Load()},
-		Conditional: c.conditional.Load(),
-		NotModified: c.notModified.Load(),
-		Errors:      make(map[string]int64, len(ErrorKinds)),
+		Requests:        map[string]int64{OpGet: c.get.Load(), OpHead: c.head.Load(), OpList: c.list.Load()},
+		Conditional:     c.conditional.Load(),
+		NotModified:     c.notModified.Load(),
+		NegativeLookups: c.negative.Load(),
+		Errors:          make(map[string]int64, len(ErrorKinds)),
 	}
 	for i, k := range ErrorKinds {
 		s.Errors[k] = c.errs[i].Load()

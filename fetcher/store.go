@@ -73,6 +73,11 @@ var (
 	ErrProtocol = errors.New("unexpected answer from object store")
 	// ErrRejected: a 4xx answer that retrying cannot fix (400, 416, ...).
 	ErrRejected = errors.New("request rejected by object store")
+	// ErrEndpoint: the endpoint cannot be talked to as configured, and
+	// retrying cannot change that: its host name does not resolve, it
+	// answers plain HTTP to https:// (or not TLS at all), or its TLS
+	// certificate is not valid.
+	ErrEndpoint = errors.New("endpoint unusable")
 )
 
 // RequestError describes one failed request: which call, which key, the

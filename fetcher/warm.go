@@ -8,16 +8,21 @@ import "context"
 // keeps a window of MaxReadahead bytes of parts ahead of the block it waits
 // for, started a whole part at a time so parts keep their full size.
 //
-// progress, if not nil, gets the bytes of o that are cached or were fetched
-// so far, after each block. Cancelling ctx stops Warm from waiting and from
+// progress, if not nil, gets after each block the bytes of o done so far
+// (cached or fetched) and, of those, the bytes that were cached already
+// when Warm started. Cancelling ctx stops Warm from waiting and from
 // starting parts; parts already running finish into the cache, so what was
 // fetched stays cached.
-func (f *Fetcher) Warm(ctx context.Context, o *Object, progress func(done int64)) error {
+func (f *Fetcher) Warm(ctx context.Context, o *Object, progress func(done, cached int64)) error {
 	n := o.numBlocks()
+	wasCached := make([]bool, n)
+	for b := range wasCached {
+		wasCached[b] = o.Blocks.Has(b)
+	}
 	partBlocks := int(max(f.cfg.PartSize/o.BlockSize, 1))
 	window := max(int(f.cfg.MaxReadahead/o.BlockSize), partBlocks)
 	ahead := 0 // blocks [0, ahead) have been started (or were cached)
-	var done int64
+	var done, cached int64
 	for b := 0; b < n; b++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -38,8 +43,11 @@ func (f *Fetcher) Warm(ctx context.Context, o *Object, progress func(done int64)
 		}
 		_, bLen := o.blockSpan(b)
 		done += bLen
+		if wasCached[b] {
+			cached += bLen
+		}
 		if progress != nil {
-			progress(done)
+			progress(done, cached)
 		}
 	}
 	return nil

@@ -18,12 +18,17 @@ func TestWarmFetchesMissingBlocksOnceInFullParts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var last, calls int64
-	if err := f.Warm(context.Background(), o, func(done int64) { last = done; calls++ }); err != nil {
+	var last, lastCached, calls int64
+	if err := f.Warm(context.Background(), o, func(done, cached int64) { last, lastCached = done, cached; calls++ }); err != nil {
 		t.Fatal(err)
 	}
 	if last != int64(size) || calls != int64(o.numBlocks()) {
 		t.Fatalf("progress ended at %d after %d calls; want %d after %d", last, calls, size, o.numBlocks())
+	}
+	// The two blocks that were cached are told apart from the fetched ones
+	// (blocks the window fetched before Warm reached them are not).
+	if lastCached != 2*testBS {
+		t.Fatalf("progress says %d bytes were cached already; want %d", lastCached, 2*testBS)
 	}
 	f.Close()
 	if n := st.bodyBytes.Load(); n != int64(size-2*testBS) {
@@ -48,7 +53,7 @@ func TestWarmCancelledKeepsWhatWasFetched(t *testing.T) {
 	size := 40 * testBS
 	st, mb, f, o := setup(t, size, Config{})
 	ctx, cancel := context.WithCancel(context.Background())
-	err := f.Warm(ctx, o, func(done int64) {
+	err := f.Warm(ctx, o, func(done, _ int64) {
 		if done >= 8*testBS {
 			cancel()
 		}

@@ -87,6 +87,9 @@ func Mount(mountpoint string, v *vfs.FS, opts Options) (*fuse.Server, error) {
 		NegativeTimeout: &neg,
 		UID:             opts.UID,
 		GID:             opts.GID,
+		// go-fuse's default root inode number is 0, which tools
+		// comparing (dev, ino) take for "no inode".
+		RootStableAttr: &gofs.StableAttr{Ino: v.Ino("", true)},
 	})
 	if err != nil {
 		return nil, err
@@ -220,9 +223,15 @@ func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHan
 // and the listing itself is bounded by the store's timeouts. A later entry
 // that has not arrived, or a failed listing, ends the reply early; the
 // next request waits for it or reports the error first.
+//
+// The first two entries are "." and "..", which neither go-fuse nor the
+// kernel adds: entry offsets count them, so Seekdir(off) skips off-2
+// entries of the listing.
 type dirHandle struct {
 	d *dirNode
 	r *vfs.DirReader
+	// dots is how many of ".", ".." were sent.
+	dots int
 	// req is the context of the request the last call served.
 	req context.Context
 }
@@ -233,6 +242,14 @@ var (
 )
 
 func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	if h.dots < 2 {
+		name, p := ".", h.d.path
+		if h.dots == 1 {
+			name, p = "..", parentDir(h.d.path)
+		}
+		h.dots++
+		return &fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR, Ino: h.d.m.v.Ino(p, true)}, 0
+	}
 	first := ctx != h.req
 	h.req = ctx
 	var (
@@ -262,8 +279,18 @@ func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 }
 
 func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
-	h.r.Seek(int(off))
+	h.dots = int(min(off, 2))
+	h.r.Seek(int(off) - h.dots)
 	return 0
+}
+
+// parentDir is the path of p's parent directory ("" for the root and its
+// children; the root's ".." is the root itself).
+func parentDir(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[:i]
+	}
+	return ""
 }
 
 func (d *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
@@ -428,12 +455,13 @@ func (f *fileNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint
 	return getxattrReply(x, attr, dest)
 }
 
+// Listxattr lists no names: every attribute of ours describes the object in
+// OSS (or the mount), and cp -a, rsync -X and tar --xattrs copy whatever is
+// listed onto local files, where it would no longer mean anything (and a
+// copied user.ossmount.control would make the copy look like a mount).
+// They stay readable by name (vfs.Xattrs, vfs.DirXattrs).
 func (f *fileNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	x, errno := f.xattrs(ctx)
-	if errno != 0 {
-		return 0, errno
-	}
-	return listxattrReply(x, dest)
+	return listxattrReply(nil, dest)
 }
 
 // Getxattr on a directory: the root names the daemon's control socket
@@ -445,8 +473,9 @@ func (d *dirNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint3
 	return getxattrReply(d.m.v.DirXattrs(d.path), attr, dest)
 }
 
+// Listxattr: none, as for files.
 func (d *dirNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	return listxattrReply(d.m.v.DirXattrs(d.path), dest)
+	return listxattrReply(nil, dest)
 }
 
 // xattrNamespace answers EOPNOTSUPP for names outside the user.

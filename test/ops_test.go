@@ -51,6 +51,10 @@ type statsSnapshot struct {
 	BytesFetched   int64            `json:"bytes_fetched"`
 	CacheHitBytes  int64            `json:"cache_hit_bytes"`
 	CacheMissBytes int64            `json:"cache_miss_bytes"`
+	CacheAhead     int64            `json:"cache_readahead_bytes"`
+	CacheHitRatio  float64          `json:"cache_hit_ratio"`
+	Negative       int64            `json:"negative_lookups"`
+	Errors         map[string]int64 `json:"errors"`
 	CacheUsedBytes int64            `json:"cache_used_bytes"`
 	CacheObjects   int              `json:"cache_objects"`
 	CRCFailures    int64            `json:"crc_failures"`
@@ -157,8 +161,11 @@ func TestStatsAndMetricsFollowReads(t *testing.T) {
 	if d := s1.BytesFetched - s0.BytesFetched; d != body || d != size {
 		t.Errorf("cold read: bytes_fetched moved by %d; emulator sent %d body bytes; object is %d", d, body, size)
 	}
-	if d := (s1.CacheHitBytes + s1.CacheMissBytes) - (s0.CacheHitBytes + s0.CacheMissBytes); d < size {
-		t.Errorf("cold read: hit+miss bytes moved by %d, want at least %d", d, size)
+	if d := (s1.CacheHitBytes + s1.CacheMissBytes + s1.CacheAhead) - (s0.CacheHitBytes + s0.CacheMissBytes + s0.CacheAhead); d < size {
+		t.Errorf("cold read: hit+miss+read-ahead bytes moved by %d, want at least %d", d, size)
+	}
+	if s1.CacheHitBytes != s0.CacheHitBytes {
+		t.Errorf("cold read counted %d hit bytes", s1.CacheHitBytes-s0.CacheHitBytes)
 	}
 	if s1.CacheMissBytes == s0.CacheMissBytes {
 		t.Errorf("cold read counted no miss bytes")
@@ -462,7 +469,7 @@ func TestCacheDuVerifyClear(t *testing.T) {
 
 	// clear --key while mounted; the file still reads.
 	out, errs, code = ossmountCmd(t, "cache", "clear", "--key", "dir/b.bin", e.mnt)
-	if code != 0 || !strings.Contains(out, "cleared dir/b.bin: 1 object versions") {
+	if code != 0 || !strings.Contains(out, "cleared dir/b.bin: 1 object version,") {
 		t.Errorf("clear: exit %d: %s%s", code, out, errs)
 	}
 	if du := cacheDu(t, e.mnt); len(du) != 1 || du["a.bin"].CachedBytes != int64(len(a)) {

@@ -442,7 +442,11 @@ func (v *FS) Open(ctx context.Context, p string) (*Handle, OpenResult, error) {
 	}
 	oo.refs++
 	v.mu.Unlock()
-	return &Handle{v: v, path: p, object: oo.obj, blocks: blocks}, result, nil
+	h := &Handle{v: v, path: p, object: oo.obj, blocks: blocks}
+	if !res.NotModified {
+		v.fetch.OpenFetched(&h.ra, oo.obj, int64(len(res.First))) // not cache hits, for stats
+	}
+	return h, result, nil
 }
 
 // maxProbe bounds the open's GET. A whole 1 MiB block at 32 MB/s is 33 ms

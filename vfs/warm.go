@@ -69,12 +69,20 @@ func (v *FS) WarmPlan(ctx context.Context, p string) ([]WarmFile, error) {
 
 // Warm fetches every uncached block of file p into the cache, after the
 // same revalidation as an open, so it warms the current version. progress
-// gets the file's bytes done so far.
-func (v *FS) Warm(ctx context.Context, p string, progress func(done int64)) error {
-	h, _, err := v.Open(ctx, p)
+// gets the file's bytes done so far and, of those, the bytes that were
+// cached already.
+func (v *FS) Warm(ctx context.Context, p string, progress func(done, cached int64)) error {
+	h, res, err := v.Open(ctx, p)
 	if err != nil {
 		return err
 	}
 	defer h.Release()
-	return v.fetch.Warm(ctx, h.object, progress)
+	return v.fetch.Warm(ctx, h.object, func(done, cached int64) {
+		if !res.KeepCache {
+			// A version new to the cache: what it holds (the first
+			// block) came with this open's GET.
+			cached = 0
+		}
+		progress(done, cached)
+	})
 }

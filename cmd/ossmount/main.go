@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"log/syslog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -107,8 +108,14 @@ func parent(args []string) int {
 		fail(fmt.Errorf("starting daemon: %w", err))
 	}
 	w.Close()
-	line, _ := bufio.NewReader(r).ReadString('\n')
+	rd := bufio.NewReader(r)
+	line, _ := rd.ReadString('\n')
 	line = strings.TrimSpace(line)
+	for strings.HasPrefix(line, "warning: ") {
+		fmt.Fprintf(os.Stderr, "ossmount: %s\n", line)
+		line, _ = rd.ReadString('\n')
+		line = strings.TrimSpace(line)
+	}
 	if line == "ok" {
 		_ = cmd.Process.Release()
 		return 0
@@ -124,7 +131,15 @@ func parent(args []string) int {
 
 // run mounts and serves until unmounted. ready (nil in the foreground) gets
 // "ok" once the mount is live.
-func run(cfg *config.Config, ready io.WriteCloser) error {
+func run(cfg *config.Config, ready io.WriteCloser) (err error) {
+	// A mount that fails leaves nothing behind: what this run creates
+	// before it knows (the cache dir, the log in it) goes again.
+	created := noteCreated(cfg)
+	defer func() {
+		if err != nil {
+			created.remove()
+		}
+	}()
 	log, closeLog, err := setupLogging(cfg, ready != nil)
 	if err != nil {
 		return err
@@ -142,6 +157,12 @@ func run(cfg *config.Config, ready io.WriteCloser) error {
 	if err := prepareMountpoint(cfg.Mountpoint, cfg.Nonempty); err != nil {
 		return err
 	}
+	// Another daemon serving this cache dir answers on its socket: say so
+	// now, rather than after the cache lock's wait for a daemon that is
+	// only finishing its unmount.
+	if err := cacheDirInUse(cfg.CacheDir); err != nil {
+		return err
+	}
 	store, err := fetcher.NewOSSStore(fetcher.OSSConfig{
 		Endpoint: cfg.Endpoint, Region: cfg.Region, Bucket: cfg.Bucket, PathStyle: cfg.PathStyle,
 		Credentials: credsource.SDK(creds), Parallel: cfg.Parallel, ReadTimeout: cfg.ReadTimeout, Retries: cfg.Retries, Logger: log,
@@ -149,8 +170,19 @@ func run(cfg *config.Config, ready io.WriteCloser) error {
 	if err != nil {
 		return err
 	}
-	if err := checkBucket(store, cfg); err != nil {
+	empty, err := checkBucket(store, cfg)
+	if err != nil {
 		return err
+	}
+	if empty && cfg.Prefix != "" {
+		warn := fmt.Sprintf("prefix %q holds no object in bucket %q: the mount is empty until objects are put under it", cfg.Prefix, cfg.Bucket)
+		log.Warn(warn)
+		switch {
+		case ready != nil:
+			fmt.Fprintf(ready, "warning: %s\n", warn) // the parent prints it
+		case cfg.LogFile != "": // in the foreground, logging elsewhere than stderr
+			fmt.Fprintf(os.Stderr, "ossmount: warning: %s\n", warn)
+		}
 	}
 	cache, err := blockcache.Open(blockcache.Options{Dir: cfg.CacheDir, MaxBytes: cfg.CacheSize, MinFree: cfg.MinFree, Logger: log})
 	if err != nil {
@@ -272,39 +304,120 @@ func setupLogging(cfg *config.Config, daemon bool) (*slog.Logger, func(), error)
 }
 
 // checkBucket makes one listing request so that a wrong endpoint, bucket or
-// credential fails the mount with a clear line instead of failing reads.
-func checkBucket(store *fetcher.OSSStore, cfg *config.Config) error {
+// credential fails the mount with a clear line instead of failing reads. It
+// reports whether the prefix (or bucket) holds nothing.
+func checkBucket(store *fetcher.OSSStore, cfg *config.Config) (empty bool, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	_, err := store.List(ctx, cfg.Prefix, "", 1)
+	page, err := store.List(ctx, cfg.Prefix, "", 1)
 	if err == nil {
-		return nil
+		return len(page.Objects) == 0 && len(page.Prefixes) == 0, nil
 	}
+	return false, bucketError(err, cfg)
+}
+
+// bucketError says what the failed check of the bucket means for the user.
+func bucketError(err error, cfg *config.Config) error {
 	var re *fetcher.RequestError
 	errors.As(err, &re)
+	var dns *net.DNSError
 	switch {
 	case re != nil && re.Code == "NoSuchBucket":
 		return fmt.Errorf("bucket %q does not exist at %s", cfg.Bucket, cfg.Endpoint)
 	case errors.Is(err, fetcher.ErrAccessDenied):
 		code := ""
-		if re != nil {
-			code = re.Code
+		if re != nil && re.Code != "" {
+			code = " (" + re.Code + ")"
 		}
-		return fmt.Errorf("access denied to bucket %q (%s): check the credentials", cfg.Bucket, code)
+		if cfg.Anonymous {
+			return fmt.Errorf("access denied to bucket %q%s for an anonymous mount: the bucket is not public-read; give credentials instead of anonymous (OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET, or credentials_file=)", cfg.Bucket, code)
+		}
+		return fmt.Errorf("access denied to bucket %q%s: check the credentials and that they may list the bucket", cfg.Bucket, code)
 	case errors.Is(err, fetcher.ErrNotFound):
 		return fmt.Errorf("bucket %q not found at %s", cfg.Bucket, cfg.Endpoint)
+	case errors.Is(err, http.ErrSchemeMismatch):
+		return fmt.Errorf("endpoint %s answers plain HTTP, not HTTPS: use endpoint=%s (an endpoint without a scheme means https://)",
+			cfg.Endpoint, "http://"+strings.TrimPrefix(cfg.Endpoint, "https://"))
+	case errors.As(err, &dns) && dns.IsNotFound:
+		return fmt.Errorf("endpoint %s: no such host %q (DNS); check the endpoint's spelling", cfg.Endpoint, dns.Name)
+	case errors.Is(err, fetcher.ErrEndpoint):
+		return fmt.Errorf("endpoint %s cannot be used: %v", cfg.Endpoint, rootCause(err))
 	case errors.Is(err, fetcher.ErrTransient), errors.Is(err, context.DeadlineExceeded):
-		var cause error = err
-		var ne *net.OpError
-		switch {
-		case errors.As(err, &ne):
-			cause = ne
-		case re != nil && re.Err != nil:
-			cause = re.Err
-		}
-		return fmt.Errorf("cannot reach endpoint %s: %v", cfg.Endpoint, cause)
+		return fmt.Errorf("cannot reach endpoint %s: %v", cfg.Endpoint, rootCause(err))
 	default:
 		return fmt.Errorf("checking bucket %q: %w", cfg.Bucket, err)
+	}
+}
+
+// rootCause is the network error under a request error, for a message
+// without the SDK's layers.
+func rootCause(err error) error {
+	var ne *net.OpError
+	var re *fetcher.RequestError
+	switch {
+	case errors.As(err, &ne):
+		return ne
+	case errors.As(err, &re) && re.Err != nil:
+		return re.Err
+	}
+	return err
+}
+
+// cacheDirInUse fails when a running ossmount daemon serves dir.
+func cacheDirInUse(dir string) error {
+	c, err := control.Dial(control.SocketPath(dir))
+	if err != nil {
+		return nil // no daemon answers; the cache lock has the last word
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	what := "another ossmount process"
+	if snap, err := c.Stats(ctx); err == nil {
+		what = fmt.Sprintf("the ossmount mount of %s on %s", snap.Source, snap.Mountpoint)
+	}
+	return fmt.Errorf("cache_dir %s is in use by %s; give each mount its own cache_dir=", dir, what)
+}
+
+// created are the paths a mount creates before it is live: the cache dir
+// (with any parents it had to create) and, in a cache dir that existed,
+// the default log file. An explicit log_file= stays: the user asked for it
+// and it says why the mount failed.
+type created struct{ paths []string }
+
+func noteCreated(cfg *config.Config) *created {
+	c := &created{}
+	if top := firstMissing(cfg.CacheDir); top != "" {
+		c.paths = append(c.paths, top)
+	} else if cfg.LogFile == "" {
+		logFile := filepath.Join(cfg.CacheDir, "ossmount.log")
+		if _, err := os.Lstat(logFile); errors.Is(err, os.ErrNotExist) {
+			c.paths = append(c.paths, logFile)
+		}
+	}
+	return c
+}
+
+// remove deletes what was noted as created by this run.
+func (c *created) remove() {
+	for _, p := range c.paths {
+		_ = os.RemoveAll(p)
+	}
+}
+
+// firstMissing returns the topmost directory of dir's path that does not
+// exist (dir itself if only it is missing), or "" if dir exists or cannot
+// be checked.
+func firstMissing(dir string) string {
+	missing := ""
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		_, err := os.Lstat(d)
+		if err == nil {
+			return missing
+		}
+		if !errors.Is(err, os.ErrNotExist) || d == filepath.Dir(d) {
+			return ""
+		}
+		missing = d
 	}
 }
 

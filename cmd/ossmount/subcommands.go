@@ -4,12 +4,12 @@ package main
 // daemon through its control socket (package control); `cache` also works
 // on a cache directory no daemon holds, by opening it itself.
 //
-// "ossmount stats /mnt/x" could also mean "mount the bucket named stats on
-// /mnt/x". It is a subcommand only when every path after it lies inside a
-// live ossmount mount, which a mountpoint for a new mount never does; and
-// `cache` only when followed by du, verify or clear. Anything else is a
-// mount command line, so no bucket name is taken away. (`stats --json` is
-// always the subcommand: --json is no mount flag.)
+// stats, warm and cache are always subcommands when they are the first
+// argument: a subcommand never mounts, creates or logs anything, so a
+// mistyped path gets "PATH is not inside an ossmount mount" rather than a
+// mount attempt of a bucket named "stats". A bucket with such a name is
+// mounted as "stats:/" (the BUCKET:/ form of the whole bucket), which works
+// in fstab too.
 
 import (
 	"context"
@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -43,65 +44,43 @@ const subcommandUsage = `Usage:
   ossmount cache clear  [--key KEY] [--cache-dir DIR | MOUNTPOINT]
 `
 
+// cacheVerbs are the verbs of `ossmount cache`.
+var cacheVerbs = []string{"du", "verify", "clear"}
+
 // runSubcommand runs `ossmount stats|warm|cache ...` when args name one, and
 // reports whether it did; otherwise args are a mount command line.
 func runSubcommand(args []string) (exitCode int, ok bool) {
 	if len(args) == 0 {
 		return 0, false
 	}
+	if sub := args[0]; sub == "stats" || sub == "warm" || sub == "cache" {
+		if looksLikeMount(args[1:]) {
+			return subFail(fmt.Errorf("%s is a subcommand, not a bucket name; to mount a bucket named %q, write it as %s:/", sub, sub, sub)), true
+		}
+	}
 	switch args[0] {
-	case "stats", "warm":
-		paths := positional(args[1:])
-		forced := args[0] == "stats" && hasArg(args[1:], "--json") // not a mount flag
-		if !forced && (len(paths) == 0 || !allInsideMounts(paths)) {
-			return 0, false
-		}
-		if args[0] == "stats" {
-			return cmdStats(args[1:]), true
-		}
+	case "stats":
+		return cmdStats(args[1:]), true
+	case "warm":
 		return cmdWarm(args[1:]), true
 	case "cache":
-		if len(args) > 1 && (args[1] == "du" || args[1] == "verify" || args[1] == "clear") {
-			return cmdCache(args[1], args[2:]), true
+		if len(args) < 2 || !slices.Contains(cacheVerbs, args[1]) {
+			verb := ""
+			if len(args) > 1 {
+				verb = fmt.Sprintf(" %q", args[1])
+			}
+			return usageFail(fmt.Errorf("unknown cache command%s: use one of %s", verb, strings.Join(cacheVerbs, ", "))), true
 		}
+		return cmdCache(args[1], args[2:]), true
 	}
 	return 0, false
 }
 
-// positional returns the arguments that are not flags (nor flag values).
-func positional(args []string) []string {
-	var out []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--":
-			return append(out, args[i+1:]...)
-		case a == "-o" || a == "--key" || a == "--cache-dir":
-			i++
-		case strings.HasPrefix(a, "-"):
-		default:
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-func hasArg(args []string, want string) bool {
-	for _, a := range args {
-		if a == want {
-			return true
-		}
-	}
-	return false
-}
-
-func allInsideMounts(paths []string) bool {
-	for _, p := range paths {
-		if _, _, _, err := control.FindMount(p); err != nil {
-			return false
-		}
-	}
-	return true
+// looksLikeMount reports whether a subcommand's arguments look like a
+// mount command line instead: -o OPTIONS, as mount.fuse3 passes for an
+// fstab line whose source is "stats".
+func looksLikeMount(args []string) bool {
+	return slices.Contains(args, "-o")
 }
 
 // subFlags is a flag set that reports errors as one ossmount line.
@@ -195,6 +174,9 @@ func cmdWarm(args []string) int {
 	if err := fl.Parse(interleave(args)); err != nil {
 		return usageFail(err)
 	}
+	if fl.NArg() == 0 {
+		return usageFail(errors.New("warm takes one or more PATHs inside a mount"))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -219,36 +201,47 @@ func cmdWarm(args []string) int {
 		}
 		b.rels = append(b.rels, rel)
 	}
-	var warmed int64
+	var sum warmProgress
 	start := time.Now()
 	for _, b := range batches {
 		show := newWarmProgress(b.root)
 		err := b.client.Warm(ctx, b.rels, show.event)
 		show.finish()
-		warmed += show.done
+		sum.files += show.files
+		sum.total += show.total
+		sum.done += show.done
+		sum.cached += show.cached
 		if ctx.Err() != nil {
-			fmt.Fprintf(os.Stderr, "ossmount: warm stopped; the %s fetched so far stay cached\n", control.Bytes(warmed))
+			fmt.Fprintf(os.Stderr, "ossmount: warm stopped; the %s fetched so far stay cached\n", control.Bytes(sum.done-sum.cached))
 			return 130
 		}
 		if err != nil {
 			return subFail(err)
 		}
 	}
-	secs := time.Since(start).Seconds()
-	fmt.Fprintf(os.Stderr, "warmed %s in %.1fs (%s/s)\n", control.Bytes(warmed), secs, control.Bytes(int64(float64(warmed)/max(secs, 1e-3))))
+	fmt.Fprintln(os.Stderr, sum.summary(time.Since(start)))
 	return 0
 }
 
-// warmProgress shows a warm's progress: a bar on a terminal, else a plain
-// line at most every few seconds (logs of cron jobs stay short).
+// warmProgress shows a warm's progress: a bar with bytes, rate, ETA and the
+// current file on a terminal at least minBarColumns wide; else a plain line
+// at most every few seconds (logs of cron jobs stay short; a terminal that
+// reports no width, as some consoles and CI ptys do, gets lines too).
+// Bytes already cached are counted apart: the rate and ETA are those of
+// the bytes fetched.
 type warmProgress struct {
-	root      string
-	bar       *progressbar.ProgressBar
-	total     int64
-	done      int64
-	start     time.Time
-	lastPrint time.Time
+	root         string
+	bar          *progressbar.ProgressBar
+	columns      int
+	files        int
+	total        int64 // bytes of the files to warm
+	done, cached int64 // bytes done, and of those already cached
+	start        time.Time
+	lastPrint    time.Time
 }
+
+// minBarColumns: narrower terminals get plain lines.
+const minBarColumns = 40
 
 func newWarmProgress(root string) *warmProgress {
 	return &warmProgress{root: root, start: time.Now()}
@@ -256,27 +249,36 @@ func newWarmProgress(root string) *warmProgress {
 
 func (w *warmProgress) event(ev control.WarmEvent) {
 	if ev.Files != nil || (ev.Total > 0 && w.total == 0) {
-		w.total = ev.Total
-		fmt.Fprintf(os.Stderr, "warming %d files, %s, under %s\n", len(ev.Files), control.Bytes(ev.Total), w.root)
-		if term.IsTerminal(int(os.Stderr.Fd())) {
+		w.files, w.total = len(ev.Files), ev.Total
+		fmt.Fprintf(os.Stderr, "warming %s, %s, under %s\n", control.Count(w.files, "file"), control.Bytes(ev.Total), w.root)
+		if cols, _, err := term.GetSize(int(os.Stderr.Fd())); err == nil && cols >= minBarColumns {
+			w.columns = cols
 			w.bar = progressbar.NewOptions64(ev.Total,
 				progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowBytes(true),
-				progressbar.OptionShowTotalBytes(true), progressbar.OptionSetPredictTime(true),
+				progressbar.OptionShowCount(), progressbar.OptionShowTotalBytes(true), progressbar.OptionSetPredictTime(true),
 				progressbar.OptionSetElapsedTime(true), progressbar.OptionFullWidth(),
 				progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionUseIECUnits(true),
-				progressbar.OptionSetDescription("warm"))
+				progressbar.OptionShowDescriptionAtLineEnd())
+			if len(ev.Files) > 0 {
+				w.bar.Describe(shorten(ev.Files[0].Path, w.columns/3))
+			}
 		}
 		return
 	}
-	w.done = ev.Done
+	w.done, w.cached = ev.Done, ev.Cached
+	fetched := ev.Done - ev.Cached
 	if w.bar != nil {
-		_ = w.bar.Set64(ev.Done)
+		// The bar counts fetched bytes against what is left to fetch.
+		w.bar.ChangeMax64(max(w.total-ev.Cached, 1))
+		if ev.Path != "" {
+			w.bar.Describe(shorten(ev.Path, w.columns/3))
+		}
+		_ = w.bar.Set64(fetched)
 		return
 	}
 	if now := time.Now(); now.Sub(w.lastPrint) >= 2*time.Second || ev.End {
 		w.lastPrint = now
-		secs := max(now.Sub(w.start).Seconds(), 1e-3)
-		rate := float64(ev.Done) / secs
+		rate := float64(fetched) / max(now.Sub(w.start).Seconds(), 1e-3)
 		eta := "?"
 		if rate > 0 {
 			eta = (time.Duration(float64(w.total-ev.Done)/rate) * time.Second).Round(time.Second).String()
@@ -285,8 +287,9 @@ func (w *warmProgress) event(ev control.WarmEvent) {
 		if w.total > 0 {
 			pct = 100 * float64(ev.Done) / float64(w.total)
 		}
-		fmt.Fprintf(os.Stderr, "warm: %s of %s (%.0f%%), %s/s, ETA %s %s\n",
-			control.Bytes(ev.Done), control.Bytes(w.total), pct, control.Bytes(int64(rate)), eta, ev.Path)
+		fmt.Fprintf(os.Stderr, "warm: %s of %s (%.0f%%): %s fetched, %s/s, %s cached already, ETA %s %s\n",
+			control.Bytes(ev.Done), control.Bytes(w.total), pct, control.Bytes(fetched), control.Bytes(int64(rate)),
+			control.Bytes(ev.Cached), eta, ev.Path)
 	}
 }
 
@@ -295,6 +298,30 @@ func (w *warmProgress) finish() {
 		_ = w.bar.Exit()
 		fmt.Fprintln(os.Stderr)
 	}
+}
+
+// summary is the last line of a warm that took elapsed.
+func (w *warmProgress) summary(elapsed time.Duration) string {
+	fetched := w.done - w.cached
+	head := fmt.Sprintf("warmed %s, %s", control.Count(w.files, "file"), control.Bytes(w.done))
+	if fetched == 0 {
+		return head + ": all of it was cached already, nothing fetched"
+	}
+	secs := max(elapsed.Seconds(), 1e-3)
+	line := fmt.Sprintf("%s: fetched %s in %.1fs (%s/s)", head,
+		control.Bytes(fetched), elapsed.Seconds(), control.Bytes(int64(float64(fetched)/secs)))
+	if w.cached > 0 {
+		line += fmt.Sprintf(", %s were cached already", control.Bytes(w.cached))
+	}
+	return line
+}
+
+// shorten keeps the end of p (the file name) within n columns.
+func shorten(p string, n int) string {
+	if r := []rune(p); len(r) > n && n > 1 {
+		return "…" + string(r[len(r)-n+1:])
+	}
+	return p
 }
 
 // cacheTarget is a cache dir reached through its daemon or opened here.
@@ -409,7 +436,7 @@ func cacheDu(t *cacheTarget, asJSON bool) int {
 		size += u.Size
 	}
 	_ = tw.Flush()
-	fmt.Printf("total: %s cached of %s in %d objects (%s)\n", control.Bytes(cached), control.Bytes(size), len(usage), t.dir)
+	fmt.Printf("total: %s cached of %s in %s (%s)\n", control.Bytes(cached), control.Bytes(size), control.Count(len(usage), "object"), t.dir)
 	return 0
 }
 
@@ -459,7 +486,7 @@ func cacheVerify(t *cacheTarget, asJSON bool) int {
 	for _, b := range rep.Bad {
 		fmt.Printf("bad block: %s block %d (etag %s): dropped, it will be fetched again\n", quoteKey(b.Key), b.Block, b.ETag)
 	}
-	fmt.Printf("checked %d blocks (%s) of %d objects: %d bad\n", rep.Blocks, control.Bytes(rep.Bytes), rep.Objects, len(rep.Bad))
+	fmt.Printf("checked %s (%s) of %s: %d bad\n", control.Count(rep.Blocks, "block"), control.Bytes(rep.Bytes), control.Count(rep.Objects, "object"), len(rep.Bad))
 	return code
 }
 
@@ -474,13 +501,20 @@ func cacheClear(t *cacheTarget, key string, asJSON bool) int {
 		res.Objects, res.Bytes = t.cache.Clear("", key)
 	}
 	if asJSON {
-		return printJSON(res)
+		if c := printJSON(res); c != 0 || key == "" || res.Objects > 0 {
+			return c
+		}
+		return 1
+	}
+	if key != "" && res.Objects == 0 {
+		fmt.Fprintf(os.Stderr, "ossmount: nothing cached for key %s in %s (a key is the object's name in the bucket, e.g. data/file.bin, not a path under the mountpoint; see ossmount cache du)\n", quoteKey(key), t.dir)
+		return 1
 	}
 	what := "everything"
 	if key != "" {
 		what = quoteKey(key)
 	}
-	fmt.Printf("cleared %s: %d object versions, %s\n", what, res.Objects, control.Bytes(res.Bytes))
+	fmt.Printf("cleared %s: %s, %s\n", what, control.Count(res.Objects, "object version"), control.Bytes(res.Bytes))
 	return 0
 }
 
