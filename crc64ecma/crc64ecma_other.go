@@ -1,0 +1,11 @@
+//go:build !amd64
+
+package crc64ecma
+
+import "hash/crc64"
+
+// clmulUpdate is never called off amd64 (useCLMUL stays false); it computes
+// the same register with the table so that it is correct all the same.
+func clmulUpdate(crc uint64, p []byte, _ bool) uint64 {
+	return ^crc64.Update(^crc, table, p)
+}
