@@ -18,12 +18,10 @@ const minCLMUL = 16
 // AVX-512, the SSE loop runs.
 const minAVX512 = 1024
 
-// Set once by the architecture's init; tests switch them off to cover the
-// fallbacks.
-var (
-	useCLMUL  bool // carry-less multiplication (PCLMULQDQ) is available
-	useAVX512 bool // and so is the 512-bit VPCLMULQDQ with AVX-512
-)
+// What the CPU offers (detect is per architecture); tests switch these off to
+// cover the fallbacks. useCLMUL: carry-less multiplication (PCLMULQDQ);
+// useAVX512: the 512-bit VPCLMULQDQ with AVX-512 as well.
+var useCLMUL, useAVX512 = detect()
 
 // Update returns the CRC-64/ECMA of crc's input followed by p: the same as
 // crc64.Update(crc, crc64.MakeTable(crc64.ECMA), p), for any crc.

@@ -2,9 +2,11 @@ package crc64ecma
 
 import "golang.org/x/sys/cpu"
 
-func init() {
-	useCLMUL = cpu.X86.HasPCLMULQDQ && cpu.X86.HasSSE2
-	useAVX512 = useCLMUL && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VPCLMULQDQ
+// detect reports whether the CPU has PCLMULQDQ, and the 512-bit VPCLMULQDQ
+// with AVX-512 enabled by the OS.
+func detect() (clmul, avx512 bool) {
+	clmul = cpu.X86.HasPCLMULQDQ && cpu.X86.HasSSE2
+	return clmul, clmul && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VPCLMULQDQ
 }
 
 // clmulUpdate returns the CRC register (the inverted CRC) after p, from the

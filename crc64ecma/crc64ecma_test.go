@@ -5,7 +5,10 @@ import (
 	"hash/crc64"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"testing"
+
+	"golang.org/x/sys/cpu"
 
 	"github.com/ossmount/ossmount/crc64ecma/internal/consts"
 )
@@ -28,8 +31,24 @@ func impls() []impl {
 	return list
 }
 
-// The CPU's features as init found them, before any test switches them.
-var detectedCLMUL, detectedAVX512 = useCLMUL, useAVX512
+// The CPU's features, whatever a test switched.
+var detectedCLMUL, detectedAVX512 = detect()
+
+// TestPathsCovered guards the tests themselves: on a CPU with the
+// instructions, the folding paths must be among those they run.
+func TestPathsCovered(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("only the table on", runtime.GOARCH)
+	}
+	if cpu.X86.HasPCLMULQDQ && !detectedCLMUL || cpu.X86.HasAVX512VPCLMULQDQ && cpu.X86.HasAVX512F && !detectedAVX512 {
+		t.Fatalf("CPU has PCLMULQDQ %v, AVX-512 VPCLMULQDQ %v; detected %v, %v",
+			cpu.X86.HasPCLMULQDQ, cpu.X86.HasAVX512VPCLMULQDQ, detectedCLMUL, detectedAVX512)
+	}
+	if n := len(impls()); detectedCLMUL && n < 2 {
+		t.Fatalf("%d paths tested", n)
+	}
+	t.Logf("paths tested: %v", impls())
+}
 
 // use switches Update to im until the test ends.
 func use(tb testing.TB, im impl) {
