@@ -1,4 +1,4 @@
-//go:build !amd64
+//go:build !amd64 && !arm64
 
 package crc64ecma
 
@@ -6,7 +6,7 @@ import "hash/crc64"
 
 func detect() (clmul, avx512 bool) { return false, false }
 
-// clmulUpdate is never called off amd64 (useCLMUL stays false); it computes
+// clmulUpdate is never called here (useCLMUL stays false); it computes
 // the same register with the table so that it is correct all the same.
 func clmulUpdate(crc uint64, p []byte, _ bool) uint64 {
 	return ^crc64.Update(^crc, table, p)

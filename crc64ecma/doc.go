@@ -9,18 +9,18 @@
 //
 // # Design
 //
-// The amd64 code follows Intel's "Fast CRC Computation for Generic
-// Polynomials Using PCLMULQDQ Instruction" in its bit-reflected form (the CRC
-// is least significant bit first, like hash/crc64). The input is read as
-// 128-bit blocks; the initial register is xored into the first one. Several
+// The code follows Intel's "Fast CRC Computation for Generic Polynomials
+// Using PCLMULQDQ Instruction" in its bit-reflected form (the CRC is least
+// significant bit first, like hash/crc64). The input is read as 128-bit
+// blocks; the initial register is xored into the first one. Several
 // accumulators fold forward, each by the width of the whole group per round:
 //
-//   - SSE: eight 128-bit accumulators, 128 bytes and a 1024-bit fold per
-//     round (PCLMULQDQ);
-//   - AVX-512 (inputs of 1 KiB or more, when the CPU has VPCLMULQDQ): four
-//     512-bit accumulators, 256 bytes and a 2048-bit fold per round; they are
-//     then folded into one (512 bits at a time) and its four lanes handed to
-//     the 128-bit steps below.
+//   - amd64 (PCLMULQDQ) and arm64 (PMULL): eight 128-bit accumulators,
+//     128 bytes and a 1024-bit fold per round;
+//   - amd64 with AVX-512 and VPCLMULQDQ, inputs of 1 KiB or more: four 512-bit
+//     accumulators, 256 bytes and a 2048-bit fold per round; they are then
+//     folded into one (512 bits at a time) and its four lanes handed to the
+//     128-bit steps below.
 //
 // The accumulators are then folded one onto the next (128 bits at a time), the
 // remaining whole blocks folded in one by one, the 128-bit result reduced to
@@ -37,7 +37,7 @@
 // floor(x^128/P) and P, each shifted by one for the same reason.
 // internal/consts derives them all from the polynomial, and go generate
 // (internal/gen) writes them, each with a comment saying what it is, to
-// zconsts_amd64.s; a test checks that file against the derivation, and a
+// zconsts.s; a test checks that file against the derivation, and a
 // plain-Go model of the algorithm (software carry-less product) checks the
 // algebra against hash/crc64 independently of the assembly.
 //
@@ -45,6 +45,7 @@
 //
 // hash/crc64 does the work where folding cannot or does not pay: inputs
 // shorter than one 16-byte block, the last len%16 bytes of every input, CPUs
-// without PCLMULQDQ, and every architecture but amd64 (arm64 included: a PMULL
-// version is not written yet).
+// without PCLMULQDQ or PMULL, and every other architecture. The tests run
+// every path the CPU has, and the table, against hash/crc64; the arm64 code
+// has been tested under user-mode emulation only.
 package crc64ecma

@@ -1,5 +1,5 @@
-// Command gen writes zconsts_amd64.s, the folding and Barrett constants of
-// the amd64 CRC64-ECMA code, derived from the polynomial by internal/consts.
+// Command gen writes zconsts.s, the folding and Barrett constants of the
+// amd64 and arm64 CRC64-ECMA code, derived from the polynomial by internal/consts.
 //
 //	go run ./internal/gen        (from the crc64ecma directory; go generate does it)
 package main
@@ -13,9 +13,9 @@ import (
 )
 
 func main() {
-	out := flag.String("o", "zconsts_amd64.s", "output file")
+	out := flag.String("o", "zconsts.s", "output file")
 	flag.Parse()
-	if err := os.WriteFile(*out, consts.AMD64Asm(), 0o644); err != nil {
+	if err := os.WriteFile(*out, consts.Asm(), 0o644); err != nil {
 		log.Fatal(err)
 	}
 }
