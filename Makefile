@@ -4,7 +4,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN     := bin
-CORE := ./checkpoint/ ./blockcache/ ./fetcher/ ./vfs/ ./config/ ./test/ossemu/ ./test/cmd/ossemu/ ./control/ ./cmd/ossmount/
+CORE := ./crc64ecma/ ./checkpoint/ ./blockcache/ ./fetcher/ ./vfs/ ./config/ ./test/ossemu/ ./test/cmd/ossemu/ ./control/ ./cmd/ossmount/
 PREFIX  ?= /usr/local
 
 .PHONY: all build deps test unit fuzz e2e lint bench reliability demo demo-stop install uninstall clean
@@ -46,10 +46,12 @@ e2e: deps build
 FUZZ_LOAD ?= 30000x
 FUZZ_OPTIONS ?= 400000x
 FUZZ_KEYS ?= 200000x
+FUZZ_CRC ?= 200000x
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZ_LOAD) ./checkpoint/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseOptions$$' -fuzztime $(FUZZ_OPTIONS) ./config/
 	$(GO) test -run '^$$' -fuzz '^FuzzKeyToPath$$' -fuzztime $(FUZZ_KEYS) ./vfs/
+	$(GO) test -run '^$$' -fuzz '^FuzzUpdate$$' -fuzztime $(FUZZ_CRC) ./crc64ecma/
 
 # The one test command (CI runs exactly this through .ci/run).
 test: lint unit fuzz e2e
@@ -64,7 +66,7 @@ reliability: deps build
 	@mkdir -p test/reliability
 	cd test && $(GO) test -count=1 -timeout 60m -run '$(RELIABILITY_TESTS)' -ossmount=$(CURDIR)/$(BIN)/ossmount \
 	  -reliability -reliability-out $(CURDIR)/test/reliability/results.md
-	$(MAKE) fuzz FUZZ_LOAD=180000x FUZZ_OPTIONS=2400000x FUZZ_KEYS=1200000x
+	$(MAKE) fuzz FUZZ_LOAD=180000x FUZZ_OPTIONS=2400000x FUZZ_KEYS=1200000x FUZZ_CRC=1200000x
 
 # The peers and fio come from Debian; the emulator runs inside the driver.
 bench: deps build

@@ -23,6 +23,10 @@ import (
 	"github.com/ossmount/ossmount/checkpoint"
 )
 
+// ecmaTable is the reference the tests check the cache's CRCs against:
+// hash/crc64, not the crc64ecma package the cache uses.
+var ecmaTable = crc64.MakeTable(crc64.ECMA)
+
 const bs = 16 << 10
 
 func quietLogger() *slog.Logger {

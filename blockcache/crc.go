@@ -2,8 +2,6 @@ package blockcache
 
 import "hash/crc64"
 
-var ecmaTable = crc64.MakeTable(crc64.ECMA)
-
 // gf2 is a 64×64 matrix over GF(2): column i is the image of bit i.
 type gf2 [64]uint64
 

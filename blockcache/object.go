@@ -3,7 +3,6 @@ package blockcache
 import (
 	"errors"
 	"fmt"
-	"hash/crc64"
 	"io"
 	"io/fs"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ossmount/ossmount/checkpoint"
+	"github.com/ossmount/ossmount/crc64ecma"
 )
 
 // Block states (Object.state, low bits) and flags.
@@ -339,7 +339,7 @@ func (o *Object) verifyBlock(p []byte, off int64, b int, want uint64) (good bool
 	if rerr != nil && !errors.Is(rerr, io.EOF) {
 		return false, rerr
 	}
-	if int64(k) != bLen || crc64.Checksum(buf, ecmaTable) != want {
+	if int64(k) != bLen || crc64ecma.Checksum(buf) != want {
 		return false, nil
 	}
 	end := off + int64(len(p))
@@ -436,7 +436,7 @@ func (o *Object) WriteBlock(block int, data []byte) error {
 	o.nBusy++
 	o.mu.Unlock()
 
-	crc := crc64.Checksum(data, ecmaTable)
+	crc := crc64ecma.Checksum(data)
 	victims, err := c.reserve(n)
 	c.evict(victims)
 	if err == nil {
