@@ -18,8 +18,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"k8s.io/utils/keymutex"
 	mount "k8s.io/mount-utils"
+	"k8s.io/utils/keymutex"
 
 	"github.com/ossmount/ossmount/csi/internal/state"
 )

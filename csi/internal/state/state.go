@@ -93,7 +93,8 @@ func (s *Store) Save(v *Volume) error {
 		return err
 	}
 	sum := sha256.Sum256(body)
-	data, err := json.MarshalIndent(envelope{Format: format, SHA256: hex.EncodeToString(sum[:]), Volume: body}, "", "  ")
+	// Not indented: the record's bytes are stored exactly as hashed.
+	data, err := json.Marshal(envelope{Format: format, SHA256: hex.EncodeToString(sum[:]), Volume: body})
 	if err != nil {
 		return err
 	}
