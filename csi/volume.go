@@ -207,15 +207,14 @@ func (s *volumeSpec) check(anonymous bool) error {
 	base := *s
 	base.Options = nil
 	cfg, err := config.Parse(base.args(mp, cache, cred, log), nil)
-	if err == nil {
-		err = cfg.Validate()
-	}
 	if err != nil {
-		key := AttrURL
-		if strings.Contains(err.Error(), "region") {
-			key = AttrRegion
-		}
-		return attrError(key, "%v", err)
+		return attrError(AttrURL, "%v", err)
+	}
+	if cfg.Region == "" && !anonymous {
+		return attrError(AttrRegion, "missing, and not derivable from url %s (e.g. region: cn-hangzhou)", s.Endpoint)
+	}
+	if err := cfg.Validate(); err != nil {
+		return attrError(AttrURL, "%v", err)
 	}
 	cfg, err = config.Parse(s.args(mp, cache, cred, log), nil)
 	if err == nil {
