@@ -311,4 +311,3 @@ func withoutOutput(t *testing.T, words []string) []string {
 	}
 	return slices.Delete(slices.Clone(words), i, i+2)
 }
-

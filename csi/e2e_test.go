@@ -318,7 +318,7 @@ func TestNodeLifecycle(t *testing.T) {
 		t.Fatal("the old key still works: the emulator did not rotate")
 	}
 	before = mountID(t, t1)
-	must(t, "publish with new secrets", v.publish(pp.plugin, t1, map[string]string{"akId": ak2, "akSecret": sk2, "securityToken": "tok"}))
+	must(t, "publish with new secrets", v.publish(pp.plugin, t1, map[string]string{"akId": ak2, "akSecret": sk2, "securityToken": "sts-token-never-logged"}))
 	var got []byte
 	deadline := time.Now().Add(15 * time.Second)
 	for err = os.ErrNotExist; err != nil && time.Now().Before(deadline); {
@@ -360,6 +360,16 @@ func TestNodeLifecycle(t *testing.T) {
 	}
 	if _, ok := metricValue(scrape(t, pp.metrics), "ossmount_csi_volume_up", v.id); ok {
 		t.Error("an unstaged volume is still in the metrics")
+	}
+	// No secret in any log: the plugin's, the daemon's.
+	logs, _ := filepath.Glob(filepath.Join(dir, "state/logs/*"))
+	for _, f := range append(logs, pp.logFile) {
+		b, _ := os.ReadFile(f)
+		for _, secret := range []string{testSK, sk2, "sts-token-never-logged"} {
+			if bytes.Contains(b, []byte(secret)) {
+				t.Errorf("%s holds a secret", f)
+			}
+		}
 	}
 }
 

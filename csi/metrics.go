@@ -18,7 +18,6 @@ type metrics struct {
 	d   *Driver
 	reg *prometheus.Registry
 
-	up           *prometheus.GaugeVec
 	restarts     *prometheus.CounterVec
 	warmDone     *prometheus.GaugeVec
 	warmTotal    *prometheus.GaugeVec
