@@ -19,6 +19,8 @@ import (
 
 	csipb "github.com/container-storage-interface/spec/lib/go/csi"
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/ossmount/ossmount/test/ossemu"
 )
@@ -387,4 +389,45 @@ func waitGone(t *testing.T, pid int) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("process %d does not exit", pid)
+}
+
+// TestCleanupAfterDaemonDied: unpublish and unstage of a volume whose
+// daemon was killed clear the dead mounts ("Transport endpoint is not
+// connected") and forget the volume.
+func TestCleanupAfterDaemonDied(t *testing.T) {
+	needRoot(t)
+	emu, url := emulator(t)
+	emu.Put(testBucket, "f.txt", []byte("x"))
+	dir := t.TempDir()
+	cleanupMounts(t, dir)
+	p := startInProcess(t, dir)
+	v := &volume{id: "pv-dies", staging: filepath.Join(dir, "staging"),
+		attrs:   map[string]string{"bucket": testBucket, "url": url, "region": testRegion},
+		secrets: map[string]string{"akId": testAK, "akSecret": testSK}}
+	target := filepath.Join(dir, "pod/mount")
+	must(t, "stage", v.stage(p))
+	must(t, "publish", v.publish(p, target, nil))
+	readFile(t, filepath.Join(target, "f.txt"))
+	daemons := ossmountProcesses(t, v.staging)
+	if len(daemons) != 1 {
+		t.Fatalf("daemons %v", daemons)
+	}
+	must(t, "kill -9", syscall.Kill(daemons[0], syscall.SIGKILL))
+	waitGone(t, daemons[0])
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(target, &sfs); err == nil {
+		t.Fatal("the target still answers after its daemon was killed")
+	}
+	stats, err := p.node.NodeGetVolumeStats(context.Background(), &csipb.NodeGetVolumeStatsRequest{VolumeId: v.id, VolumePath: target})
+	if status.Code(err) != codes.Unavailable {
+		t.Errorf("stats of a dead volume: %v %v, want Unavailable", stats, err)
+	}
+	must(t, "unpublish", v.unpublish(p, target))
+	must(t, "unstage", v.unstage(p))
+	if left := mountsUnder(t, dir); len(left) > 0 {
+		t.Errorf("mounts left: %v", left)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "state/volumes/*")); len(files) > 0 {
+		t.Errorf("state left: %v", files)
+	}
 }

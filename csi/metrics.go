@@ -2,6 +2,7 @@ package csi
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,9 +24,8 @@ type metrics struct {
 	warmTotal    *prometheus.GaugeVec
 	warmComplete *prometheus.GaugeVec
 
-	// daemons holds each volume's registered daemon collector; guarded by
-	// the volume's lock (add and remove run under it, or at start-up).
-	daemons map[string]prometheus.Collector
+	mu      sync.Mutex                      // guards daemons
+	daemons map[string]prometheus.Collector // each volume's registered daemon collector
 }
 
 const volumeLabel = "volume_id"
@@ -94,6 +94,8 @@ func (c daemonCollector) Collect(ch chan<- prometheus.Metric) {
 
 // add starts exporting volume id's series.
 func (m *metrics) add(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if _, ok := m.daemons[id]; ok {
 		return
 	}
@@ -112,6 +114,8 @@ func (m *metrics) add(id string) {
 
 // remove stops exporting volume id's series.
 func (m *metrics) remove(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if c, ok := m.daemons[id]; ok {
 		prometheus.WrapRegistererWith(prometheus.Labels{volumeLabel: id}, m.reg).Unregister(c)
 		delete(m.daemons, id)
