@@ -165,7 +165,8 @@ func (d *Driver) holderOf(cacheDir string) string {
 	return ""
 }
 
-// forget drops a volume that could not be staged.
+// forget drops a volume (unstaged, or that could not be staged): its
+// record, credentials file and metrics. Its cache and daemon log stay.
 func (d *Driver) forget(v *state.Volume) {
 	d.mu.Lock()
 	delete(d.vols, v.VolumeID)
