@@ -20,6 +20,7 @@
 // changes (config.FileProvider), so new STS secrets given at a repeated
 // stage or publish rotate credentials without a remount.
 //
-// Lock order: a volume's lock (volumeLocks) before Driver.mu; Driver.mu is
-// held only for map accesses.
+// Lock order: a volume's lock (Driver.volumeLocks), then metrics.mu, then
+// Driver.mu. Driver.mu and metrics.mu are held only for map accesses, never
+// across a mount, a daemon start or a wait.
 package csi
