@@ -45,6 +45,9 @@ const daemonEnv = "OSSMOUNT_DAEMON"
 
 func main() {
 	args := os.Args[1:]
+	if code, ok := runCSI(args); ok {
+		os.Exit(code)
+	}
 	if code, ok := runSubcommand(args); ok {
 		os.Exit(code)
 	}
