@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -65,9 +66,21 @@ var (
 	// ErrProtocol: the server answered something impossible (wrong range,
 	// absurd size). Treated as transient by the retry loop.
 	ErrProtocol = errors.New("unexpected answer from object store")
-	// ErrRejected: a 4xx answer that retrying cannot fix (400, 416, ...).
+	// ErrRejected: a 4xx answer that retrying cannot fix (400, 403 other
+	// than the above, ...).
 	ErrRejected = errors.New("request rejected by object store")
+	// ErrRangeNotSatisfiable: 416, the answer of a server that follows RFC
+	// 7233 (OSS under x-oss-range-behavior: standard, MinIO) to a range
+	// that starts at or past the object's end; for a range from offset 0
+	// it means the object is empty. An answer, not a failure: not counted
+	// as an error.
+	ErrRangeNotSatisfiable = errors.New("range not satisfiable")
 )
+
+// SameETag compares ETags as OSS writes them, quotes and case aside.
+func SameETag(a, b string) bool {
+	return strings.EqualFold(strings.Trim(a, `"`), strings.Trim(b, `"`))
+}
 
 // RequestError describes one failed request: which call, which key, the
 // HTTP status, the OSS error code and request id (for logs and support).
@@ -79,6 +92,9 @@ type RequestError struct {
 	RequestID string
 	Kind      error // one of the sentinels above
 	Err       error // underlying cause, may be nil
+	// ETag is the ETag header of a 304 answer: the version the server
+	// found unchanged ("" when it sent none).
+	ETag string
 }
 
 func (e *RequestError) Error() string {
