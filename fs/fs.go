@@ -1,7 +1,8 @@
 // Package fs is the FUSE adapter of ossmount, on go-fuse's fs API. It only
 // translates: each node method converts its arguments, calls the core
-// (package vfs) and maps the error with errnoOf. Caching policy, revalidation
-// and fetching all live in the core.
+// (package vfs) and maps the error with errnoOf (through mount.errno,
+// which logs every EIO with its cause). Caching policy, revalidation and
+// fetching all live in the core.
 //
 // What it does keep is the kernel's protocol state: with FUSE passthrough
 // a file whose version the core can back (vfs.Handle.Backing) is opened
@@ -12,6 +13,7 @@ package fs
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"path"
 	"sort"
@@ -171,7 +173,7 @@ func (d *dirNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.Att
 func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	e, err := d.m.v.Lookup(ctx, d.path, name)
 	if err != nil {
-		return nil, errnoOf(err)
+		return nil, d.m.errno("lookup", path.Join(d.path, name), err)
 	}
 	p := path.Join(d.path, name)
 	var child *gofs.Inode
@@ -245,7 +247,7 @@ func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 		e, ok = h.r.NextArrived()
 	}
 	if err != nil {
-		return nil, errnoOf(err)
+		return nil, h.d.m.errno("readdir", h.d.path, err)
 	}
 	if !ok {
 		return nil, 0 // the end, or of this reply
@@ -332,7 +334,7 @@ var (
 
 func (f *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	if err := f.m.v.Current(ctx, f.path, f.entry.ETag); err != nil {
-		return errnoOf(err)
+		return f.m.errno("getattr", f.path, err)
 	}
 	f.m.fileAttr(f.entry, f.m.v.Ino(f.path, false), &out.Attr)
 	out.SetTimeout(f.m.opts.AttrTTL)
@@ -352,7 +354,7 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	// version's inode.
 	h, res, err := f.m.v.OpenVersion(ctx, f.path, f.entry)
 	if err != nil {
-		return nil, 0, errnoOf(err)
+		return nil, 0, f.m.errno("open", f.path, err)
 	}
 	var fl uint32
 	if res.KeepCache {
@@ -465,11 +467,11 @@ func listxattrReply(x map[string]string, dest []byte) (uint32, syscall.Errno) {
 
 func (f *fileNode) xattrs(ctx context.Context) (map[string]string, syscall.Errno) {
 	if err := f.m.v.Current(ctx, f.path, f.entry.ETag); err != nil {
-		return nil, errnoOf(err)
+		return nil, f.m.errno("getxattr", f.path, err)
 	}
 	x, err := f.m.v.Xattrs(ctx, f.path, f.entry)
 	if err != nil {
-		return nil, errnoOf(err)
+		return nil, f.m.errno("getxattr", f.path, err)
 	}
 	return x, 0
 }
@@ -522,7 +524,7 @@ var (
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	n, err := h.h.Read(ctx, dest, off)
 	if err != nil {
-		return nil, errnoOf(err)
+		return nil, h.node.m.errno("read", h.node.path, fmt.Errorf("%d bytes at %d: %w", len(dest), off, err))
 	}
 	return fuse.ReadResultData(dest[:n]), 0
 }

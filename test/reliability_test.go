@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -751,6 +752,7 @@ func TestSoakMixedReadsWhileReplacing(t *testing.T) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
+	var eios atomic.Int64 // EIOs returned to the readers: each must have its log line
 	row := relRow{Kind: fmt.Sprintf("soak %s: 16 readers, %d objects, replacements", sc.soakFor, sc.soakFiles)}
 	fail := func(format string, args ...any) {
 		mu.Lock()
@@ -780,7 +782,10 @@ func TestSoakMixedReadsWhileReplacing(t *testing.T) {
 				i := rng.IntN(sc.soakFiles)
 				f, err := os.Open(e.path(key(i)))
 				if err != nil {
-					if !cleanReadError(err) {
+					if errors.Is(err, syscall.EIO) {
+						eios.Add(1)
+						t.Errorf("open %s: %v (want only ESTALE)", key(i), err)
+					} else if !cleanReadError(err) {
 						fail("open %s: %v", key(i), err)
 					}
 					continue
@@ -837,6 +842,9 @@ func TestSoakMixedReadsWhileReplacing(t *testing.T) {
 				row.BytesVerified += verified
 				if rerr != nil {
 					row.Errors++
+					if errors.Is(rerr, syscall.EIO) {
+						eios.Add(1)
+					}
 					if !errors.Is(rerr, syscall.ESTALE) {
 						t.Errorf("read %s: %v (want only ESTALE)", key(i), rerr)
 					}
@@ -886,6 +894,9 @@ func TestSoakMixedReadsWhileReplacing(t *testing.T) {
 	}
 	if row.Reads == 0 || row.BytesVerified == 0 {
 		t.Errorf("the soak read nothing")
+	}
+	if logged := int64(strings.Count(readLog(e), `msg="returning EIO"`)); eios.Load() > logged {
+		t.Errorf("%d EIOs reached the readers, %d were logged: the others came from the kernel", eios.Load(), logged)
 	}
 	row.PeakRSS = procStatus(pid, "VmHWM")
 	row.Note = fmt.Sprintf("RSS %d→%d MiB, fds %d→%d, goroutines %d→%d (idle), %d passthrough opens",

@@ -352,3 +352,40 @@ func describe(rs []ossemu.Request) string {
 	}
 	return b.String()
 }
+
+// Every EIO the mount returns is logged with its cause and the OSS request
+// id of the request that failed: at open and at read.
+func TestEveryEIOIsLogged(t *testing.T) {
+	e := newEnv(t)
+	e.put("fail/open.bin", pattern(61, 100*kib))
+	e.put("fail/read.bin", pattern(62, 4*mib))
+	e.mount(append(smallBlocks, "retries=1")...)
+	f, err := os.Open(e.path("fail/read.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := os.Stat(e.path("fail/open.bin")); err != nil {
+		t.Fatal(err)
+	}
+	e.emu.SetFaults(ossemu.Faults{Status5xxEveryN: 1, Status5xxCode: 500, KeyFilter: "fail/"})
+	if _, err := os.ReadFile(e.path("fail/open.bin")); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("open with the server failing: %v, want EIO", err)
+	}
+	if _, err := f.ReadAt(make([]byte, 4096), 3*mib); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("read with the server failing: %v, want EIO", err)
+	}
+	log := readLog(e)
+	for _, op := range []string{"open", "read"} {
+		found := false
+		for _, line := range strings.Split(log, "\n") {
+			if strings.Contains(line, `msg="returning EIO"`) && strings.Contains(line, "op="+op+" ") &&
+				strings.Contains(line, "HTTP 500") && strings.Contains(line, "request_id=") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no log line for the EIO of %s with its cause and request id", op)
+		}
+	}
+}
