@@ -55,7 +55,7 @@ test: lint unit fuzz e2e
 # Faults, kill -9, damaged and small cache disks, hostile keys and a soak,
 # at the scale of issue 5 (make test runs the same tests smaller); prints
 # the table and writes it to test/reliability/results.md.
-RELIABILITY_TESTS := TestFaultsWithConcurrentReaders|TestKill9DuringConcurrentReads|TestSmallAndFailingCacheDisk|TestDamagedCacheFilesAreNeverServed|TestNegativeListingSizesAreLeftOut|TestHostileKeys|TestSoakMixedReadsWhileReplacing
+RELIABILITY_TESTS := TestFaultsWithConcurrentReaders|TestKill9DuringConcurrentReads|TestSmallAndFailingCacheDisk|TestDamagedCacheFilesAreNeverServed|TestNegativeListingSizesAreLeftOut|TestHostileKeys|TestSoakMixedReadsWhileReplacing|TestReplaceWithDifferentSize|TestSameSecondMtimeChange
 reliability: deps build install
 	@mkdir -p test/reliability
 	cd test && $(GO) test -count=1 -timeout 60m -run '$(RELIABILITY_TESTS)' -ossmount=$(CURDIR)/$(BIN)/ossmount \
