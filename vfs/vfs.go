@@ -44,7 +44,18 @@
 // Each version of a file is its own inode generation (Gen), so the kernel
 // keeps one page cache per version: OpenVersion fails with ErrStale when
 // the open finds a version other than the inode's, and the kernel looks
-// the name up again and opens the new generation's inode.
+// the name up again and opens the new generation's inode. The adapter keeps
+// each generation's attributes those of its version and asks Current
+// whether the path still is that version: ErrStale once a lookup (at most
+// MetadataTTL old) found another.
+//
+// The version a lookup found is also what an open checks the cache
+// against: a cached version with another ETag is not revalidated but
+// fetched anew, and a 304 that names another ETag than the cached
+// version's is not believed (If-Modified-Since has one-second
+// resolution). An empty version is asked for without a Range (none can be
+// satisfied) and remembered (FS.empties), so that its reopen is a
+// conditional request like any other's.
 package vfs
 
 import (
