@@ -22,8 +22,6 @@ type Conditions struct {
 	ETag string
 }
 
-func (c Conditions) any() bool { return c.IfNoneMatch != "" || !c.IfModifiedSince.IsZero() }
-
 // ProbeResult answers an open: either "not modified", or the current version
 // with its first bytes (as many as asked, at most) already downloaded.
 type ProbeResult struct {
