@@ -42,6 +42,8 @@ type fakeStore struct {
 	// rangeNotSatisfiable: a range that starts at or past the end is 416
 	// (as MinIO and OSS's standard range behaviour answer), not 200.
 	rangeNotSatisfiable bool
+	// rangeBeforeIfMatch: the 416 above comes before If-Match's 412.
+	rangeBeforeIfMatch bool
 	// lastModified: If-Modified-Since at or after it is 304.
 	lastModified time.Time
 }
@@ -70,6 +72,9 @@ func (s *fakeStore) Get(ctx context.Context, req GetRequest) (*GetResponse, erro
 	}
 	if req.Key != s.key {
 		return nil, &RequestError{Op: "GET", Key: req.Key, Status: 404, Kind: ErrNotFound}
+	}
+	if s.rangeNotSatisfiable && s.rangeBeforeIfMatch && req.End >= 0 && req.Start >= int64(len(s.data)) {
+		return nil, &RequestError{Op: "GET", Key: req.Key, Status: 416, Code: "InvalidRange", Kind: ErrRangeNotSatisfiable}
 	}
 	if req.IfMatch != "" && req.IfMatch != s.etag {
 		return nil, &RequestError{Op: "GET", Key: req.Key, Status: 412, Kind: ErrChanged}
@@ -497,6 +502,21 @@ func TestProbeOfEmptyObject(t *testing.T) {
 	res, err = fBig.Probe(context.Background(), "obj", Conditions{}, 0)
 	if err != nil || res.Info.Size != 3*testBS || res.Info.ETag != stBig.etag || len(res.First) != 0 {
 		t.Fatalf("probe expecting empty, object grown: %+v (%d bytes) %v", res.Info, len(res.First), err)
+	}
+}
+
+// A server that checks the range before If-Match answers a part of a
+// version whose object became shorter with 416: that is a change (ESTALE),
+// not a failure (EIO).
+func TestPartOfAShortenedObjectIsAChange(t *testing.T) {
+	st, _, f, o := setup(t, 8*testBS, Config{})
+	st.mu.Lock()
+	st.rangeNotSatisfiable, st.rangeBeforeIfMatch = true, true
+	st.data, st.etag = st.data[:testBS], `"E2"`
+	st.mu.Unlock()
+	_, err := f.Read(context.Background(), o, nil, make([]byte, 100), 5*testBS)
+	if !errors.Is(err, ErrChanged) {
+		t.Fatalf("read past the new end: %v, want ErrChanged", err)
 	}
 }
 

@@ -80,6 +80,9 @@ func (f *Fetcher) Probe(ctx context.Context, key string, cond Conditions, firstB
 		if err == nil {
 			return res, nil
 		}
+		if partial != nil {
+			err = shorterThanVersion(err)
+		}
 		if partial != nil && errors.Is(err, ErrChanged) && ctx.Err() == nil {
 			// Replaced between two pieces of its first block: start over.
 			partial, req, lastErr = nil, first, err

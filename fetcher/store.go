@@ -126,3 +126,16 @@ func (e *RequestError) Unwrap() []error {
 func retryable(err error) bool {
 	return errors.Is(err, ErrTransient) || errors.Is(err, ErrProtocol)
 }
+
+// shorterThanVersion turns a 416 to a range inside the version being read
+// into ErrChanged: the object is shorter now, so it changed (a server that
+// checks the range before If-Match answers so instead of 412).
+func shorterThanVersion(err error) error {
+	var re *RequestError
+	if !errors.As(err, &re) || !errors.Is(err, ErrRangeNotSatisfiable) {
+		return err
+	}
+	changed := *re
+	changed.Kind, changed.Err = ErrChanged, fmt.Errorf("range not satisfiable: the object is shorter than the version being read")
+	return &changed
+}
