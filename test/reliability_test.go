@@ -33,6 +33,8 @@ import (
 var (
 	reliabilityFlag = flag.Bool("reliability", false, "run the reliability suite at full scale")
 	reliabilityOut  = flag.String("reliability-out", "", "write the reliability table (markdown) to this file")
+	soakFor         = flag.Duration("soak-for", 0, "run the soak this long instead of its scale's duration")
+	soakLatency     = flag.Duration("soak-latency", 0, "delay every answer of the soak's server by this much (a slow link)")
 )
 
 // relScale is how big the reliability cases are.
@@ -731,8 +733,12 @@ func goroutines(t *testing.T, addr string) int {
 // log line; memory, file descriptors and goroutines must not grow.
 func TestSoakMixedReadsWhileReplacing(t *testing.T) {
 	sc := scale()
+	if *soakFor > 0 {
+		sc.soakFor = *soakFor
+	}
 	const objSize = 1 << 20
 	e := newEnv(t)
+	e.emu.SetFaults(ossemu.Faults{Latency: *soakLatency})
 	addr := freePort(t)
 	e.mount("block_size=64K", "part_size=256K", "cache_size=24M", "metrics_addr="+addr)
 	pid := e.cmd.Process.Pid
