@@ -303,13 +303,13 @@ func TestEmptyObjectOpensInOneRequest(t *testing.T) {
 			check("first open", "empty")
 			gets := e.gets("empty")
 			if len(gets) != 1 || gets[0].Status != 200 || gets[0].Range != "" {
-				t.Errorf("first open of an empty object: %s, want one GET without Range answered 200", describe(gets))
+				t.Errorf("first open of an empty object: %s, want one GET without Range answered 200", describeGets(gets))
 			}
 			e.emu.ResetRequests()
 			check("reopen", "empty")
 			gets = e.gets("empty")
 			if len(gets) != 1 || gets[0].Status != 304 || gets[0].IfNoneMatch == "" {
-				t.Errorf("reopen of an empty object: %s, want one conditional GET answered 304", describe(gets))
+				t.Errorf("reopen of an empty object: %s, want one conditional GET answered 304", describeGets(gets))
 			}
 
 			// An object the mount knows as non-empty that became empty:
@@ -344,7 +344,7 @@ func TestEmptyObjectOpensInOneRequest(t *testing.T) {
 	}
 }
 
-func describe(rs []ossemu.Request) string {
+func describeGets(rs []ossemu.Request) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d GETs", len(rs))
 	for _, r := range rs {
