@@ -578,6 +578,7 @@ func (f *Fetcher) runPart(o *Object, first int, entries []*blockFetch, registere
 				resp.Body.Close()
 			}
 		}
+		err = shorterThanVersion(err)
 		if err != nil {
 			if errors.Is(err, ErrChanged) {
 				f.log.Info("object changed while being read", "key", o.Key, "etag", o.ETag)

@@ -38,6 +38,14 @@ type fakeStore struct {
 	stallCount int
 	stall      chan struct{} // closed to release stalls (test cleanup)
 	afterGet   func()        // called (locked) after each GET's answer is built
+
+	// rangeNotSatisfiable: a range that starts at or past the end is 416
+	// (as MinIO and OSS's standard range behaviour answer), not 200.
+	rangeNotSatisfiable bool
+	// rangeBeforeIfMatch: the 416 above comes before If-Match's 412.
+	rangeBeforeIfMatch bool
+	// lastModified: If-Modified-Since at or after it is 304.
+	lastModified time.Time
 }
 
 func newFakeStore(size int) *fakeStore {
@@ -65,13 +73,22 @@ func (s *fakeStore) Get(ctx context.Context, req GetRequest) (*GetResponse, erro
 	if req.Key != s.key {
 		return nil, &RequestError{Op: "GET", Key: req.Key, Status: 404, Kind: ErrNotFound}
 	}
+	if s.rangeNotSatisfiable && s.rangeBeforeIfMatch && req.End >= 0 && req.Start >= int64(len(s.data)) {
+		return nil, &RequestError{Op: "GET", Key: req.Key, Status: 416, Code: "InvalidRange", Kind: ErrRangeNotSatisfiable}
+	}
 	if req.IfMatch != "" && req.IfMatch != s.etag {
 		return nil, &RequestError{Op: "GET", Key: req.Key, Status: 412, Kind: ErrChanged}
 	}
 	if req.IfNoneMatch != "" && req.IfNoneMatch == s.etag {
-		return nil, &RequestError{Op: "GET", Key: req.Key, Status: 304, Kind: ErrNotModified}
+		return nil, &RequestError{Op: "GET", Key: req.Key, Status: 304, Kind: ErrNotModified, ETag: s.etag}
+	}
+	if req.IfNoneMatch == "" && !req.IfModifiedSince.IsZero() && !s.lastModified.After(req.IfModifiedSince) {
+		return nil, &RequestError{Op: "GET", Key: req.Key, Status: 304, Kind: ErrNotModified, ETag: s.etag}
 	}
 	size := int64(len(s.data))
+	if s.rangeNotSatisfiable && req.End >= 0 && req.Start >= size {
+		return nil, &RequestError{Op: "GET", Key: req.Key, Status: 416, Code: "InvalidRange", Kind: ErrRangeNotSatisfiable}
+	}
 	end := req.End
 	if end < 0 || end >= size {
 		end = size - 1
@@ -86,7 +103,7 @@ func (s *fakeStore) Get(ctx context.Context, req GetRequest) (*GetResponse, erro
 		rc = &faultBody{r: bytes.NewReader(body), left: s.stallAfter, stall: s.stall, closed: make(chan struct{})}
 	}
 	resp := &GetResponse{Info: s.info(), StatusCode: http.StatusPartialContent, RangeStart: req.Start, ContentLength: int64(len(body)), Body: &countBody{rc, &s.bodyBytes}}
-	if size == 0 {
+	if size == 0 || req.Start == 0 && req.End < 0 { // no Range header
 		resp.StatusCode = http.StatusOK
 	}
 	if s.afterGet != nil {
@@ -455,6 +472,72 @@ func TestProbe(t *testing.T) {
 		t.Fatalf("empty object probe: %+v %v", res, err)
 	}
 	_ = st0
+}
+
+// An empty object: a server that answers the open's range with 416 gets the
+// same GET without a Range at once, which is neither a retry nor an error;
+// an open that expects an empty object (firstBytes 0) sends no Range.
+func TestProbeOfEmptyObject(t *testing.T) {
+	st, _, f, _ := setup(t, 0, Config{})
+	st.rangeNotSatisfiable = true
+	res, err := f.Probe(context.Background(), "obj", Conditions{}, testBS)
+	if err != nil || res.NotModified || res.Info.Size != 0 || res.Info.ETag != st.etag || len(res.First) != 0 {
+		t.Fatalf("probe of an empty object answered 416: %+v %v", res, err)
+	}
+	if want := []string{fmt.Sprintf("0-%d", testBS-1), "0--1"}; !slices.Equal(st.ranges, want) {
+		t.Errorf("requests %v, want %v", st.ranges, want)
+	}
+	if s := f.Stats(); s.Retries != 0 || s.Errors != 0 {
+		t.Errorf("the 416 counted: %d retries, %d errors", s.Retries, s.Errors)
+	}
+	st.ranges = nil
+	if res, err := f.Probe(context.Background(), "obj", Conditions{}, 0); err != nil || res.Info.Size != 0 {
+		t.Fatalf("probe expecting an empty object: %+v %v", res, err)
+	}
+	if want := []string{"0--1"}; !slices.Equal(st.ranges, want) {
+		t.Errorf("requests %v, want %v", st.ranges, want)
+	}
+	// Expecting empty, finding it grown: the version, no bytes kept.
+	stBig, _, fBig, _ := setup(t, 3*testBS, Config{})
+	res, err = fBig.Probe(context.Background(), "obj", Conditions{}, 0)
+	if err != nil || res.Info.Size != 3*testBS || res.Info.ETag != stBig.etag || len(res.First) != 0 {
+		t.Fatalf("probe expecting empty, object grown: %+v (%d bytes) %v", res.Info, len(res.First), err)
+	}
+}
+
+// A server that checks the range before If-Match answers a part of a
+// version whose object became shorter with 416: that is a change (ESTALE),
+// not a failure (EIO).
+func TestPartOfAShortenedObjectIsAChange(t *testing.T) {
+	st, _, f, o := setup(t, 8*testBS, Config{})
+	st.mu.Lock()
+	st.rangeNotSatisfiable, st.rangeBeforeIfMatch = true, true
+	st.data, st.etag = st.data[:testBS], `"E2"`
+	st.mu.Unlock()
+	_, err := f.Read(context.Background(), o, nil, make([]byte, 100), 5*testBS)
+	if !errors.Is(err, ErrChanged) {
+		t.Fatalf("read past the new end: %v, want ErrChanged", err)
+	}
+}
+
+// A 304 that names another ETag than the cached version's (an object
+// replaced within the cached version's Last-Modified second answers
+// If-Modified-Since with 304) is not believed: the probe asks again
+// without conditions and returns the new version.
+func TestProbeDistrusts304OfAnotherETag(t *testing.T) {
+	st, _, f, _ := setup(t, 3*testBS, Config{})
+	st.lastModified = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	res, err := f.Probe(context.Background(), "obj", Conditions{IfModifiedSince: st.lastModified, ETag: st.etag}, testBS)
+	if err != nil || !res.NotModified {
+		t.Fatalf("unchanged: %+v %v", res, err)
+	}
+	res, err = f.Probe(context.Background(), "obj", Conditions{IfModifiedSince: st.lastModified, ETag: `"E0"`}, testBS)
+	if err != nil || res.NotModified || res.Info.ETag != st.etag || !bytes.Equal(res.First, st.data[:testBS]) {
+		t.Fatalf("replaced in the same second: %+v %v", res, err)
+	}
+	if s := f.Stats(); s.Retries != 0 || s.Errors != 0 {
+		t.Errorf("counted %d retries, %d errors", s.Retries, s.Errors)
+	}
 }
 
 func TestReadaheadWindow(t *testing.T) {

@@ -281,6 +281,11 @@ func classify(op, key string, err error) error {
 		switch {
 		case se.StatusCode == http.StatusNotModified:
 			re.Kind = ErrNotModified
+			if se.Headers != nil {
+				re.ETag = se.Headers.Get("ETag")
+			}
+		case se.StatusCode == http.StatusRequestedRangeNotSatisfiable:
+			re.Kind = ErrRangeNotSatisfiable
 		case se.StatusCode == http.StatusPreconditionFailed:
 			re.Kind = ErrChanged
 		case se.StatusCode == http.StatusNotFound:
@@ -292,7 +297,7 @@ func classify(op, key string, err error) error {
 		case se.StatusCode >= 500 || se.StatusCode == http.StatusRequestTimeout || se.StatusCode == http.StatusTooManyRequests:
 			re.Kind = ErrTransient
 		default:
-			// 4xx other than the above (400, 416...) will not get better by retrying.
+			// 4xx other than the above (400...) will not get better by retrying.
 			re.Kind = ErrRejected
 			if se.Message != "" {
 				re.Err = errors.New(se.Message)

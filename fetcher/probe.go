@@ -14,6 +14,12 @@ import (
 type Conditions struct {
 	IfNoneMatch     string    // cached ETag
 	IfModifiedSince time.Time // cached Last-Modified (revalidate=mtime)
+	// ETag is the ETag of the cached version the conditions stand for. A
+	// 304 that names another ETag is not believed (If-Modified-Since has
+	// one-second resolution: an object replaced within the cached
+	// version's second is "not modified" since then): the open asks again
+	// without conditions.
+	ETag string
 }
 
 // ProbeResult answers an open: either "not modified", or the current version
@@ -24,14 +30,22 @@ type ProbeResult struct {
 	First       []byte
 }
 
-// Probe sends the one request of an open: a ranged GET of the first block,
-// conditional when the caller has a cached version. One round trip answers
-// both "has it changed?" and "here is block 0", so a cold read's first byte
-// costs no extra request. It honours ctx (the opener's) and retries
-// transient failures. A body cut short is resumed from the bytes received,
-// pinned to the version it started with by If-Match, and progress resets
-// the retry count, as for parts: a flaky link slows an open down but does
-// not fail it while bytes keep arriving.
+// Probe sends the one request of an open: a ranged GET of the first
+// firstBytes, conditional when the caller has a cached version. One round
+// trip answers both "has it changed?" and "here is block 0", so a cold
+// read's first byte costs no extra request. It honours ctx (the opener's)
+// and retries transient failures. A body cut short is resumed from the
+// bytes received, pinned to the version it started with by If-Match, and
+// progress resets the retry count, as for parts: a flaky link slows an open
+// down but does not fail it while bytes keep arriving.
+//
+// firstBytes 0 says the caller expects an empty object: the GET carries no
+// Range, which an empty object cannot satisfy, and keeps no body bytes
+// should the object have grown meanwhile. A server that answers a range
+// with 416 (x-oss-range-behavior: standard, MinIO) has just said the
+// object is empty: the GET is sent again at once without a Range, which is
+// not a retry. Without the 416, OSS answers such a range with 200 and the
+// whole (empty) object.
 func (f *Fetcher) Probe(ctx context.Context, key string, cond Conditions, firstBytes int64) (ProbeResult, error) {
 	first := GetRequest{Key: key, Start: 0, End: firstBytes - 1, IfNoneMatch: cond.IfNoneMatch, IfModifiedSince: cond.IfModifiedSince}
 	req := first
@@ -50,15 +64,24 @@ func (f *Fetcher) Probe(ctx context.Context, key string, cond Conditions, firstB
 				return ProbeResult{}, ctx.Err()
 			}
 		}
-		res, err := f.probeOnce(ctx, req, partial)
+		res, err := f.probeOnce(ctx, req, firstBytes, partial)
+		if err == nil && res.NotModified && cond.ETag != "" && res.Info.ETag != "" && !SameETag(res.Info.ETag, cond.ETag) {
+			f.log.Info("304 names another version than the cached one; fetching it", "key", key,
+				"cached_etag", cond.ETag, "etag", res.Info.ETag)
+			first.IfNoneMatch, first.IfModifiedSince = "", time.Time{}
+			req = first
+			res, err = f.probeOnce(ctx, req, firstBytes, nil)
+		}
+		if errors.Is(err, ErrRangeNotSatisfiable) && partial == nil && req.End >= 0 {
+			first.End = -1 // the object is empty: ask for it whole
+			req = first
+			res, err = f.probeOnce(ctx, req, firstBytes, nil)
+		}
 		if err == nil {
 			return res, nil
 		}
-		var re *RequestError
-		if errors.As(err, &re) && re.Status == http.StatusRequestedRangeNotSatisfiable && req.End >= 0 && partial == nil {
-			// A server that refuses ranges of empty objects: ask for it whole.
-			req.End = -1
-			continue
+		if partial != nil {
+			err = shorterThanVersion(err)
 		}
 		if partial != nil && errors.Is(err, ErrChanged) && ctx.Err() == nil {
 			// Replaced between two pieces of its first block: start over.
@@ -93,9 +116,9 @@ type probePartial struct {
 func (p *probePartial) Error() string { return p.err.Error() }
 func (p *probePartial) Unwrap() error { return p.err }
 
-// probeOnce sends one GET of the first block, or, with partial, of the
-// rest of it.
-func (f *Fetcher) probeOnce(ctx context.Context, req GetRequest, partial *ProbeResult) (ProbeResult, error) {
+// probeOnce sends one GET of the first limit bytes, or, with partial, of
+// the rest of them.
+func (f *Fetcher) probeOnce(ctx context.Context, req GetRequest, limit int64, partial *ProbeResult) (ProbeResult, error) {
 	if err := f.sem.Acquire(ctx, 1); err != nil {
 		return ProbeResult{}, err
 	}
@@ -104,7 +127,11 @@ func (f *Fetcher) probeOnce(ctx context.Context, req GetRequest, partial *ProbeR
 	resp, err := f.store.Get(ctx, req)
 	if errors.Is(err, ErrNotModified) && partial == nil {
 		f.notModified.Add(1)
-		return ProbeResult{NotModified: true}, nil
+		res := ProbeResult{NotModified: true}
+		if re := (*RequestError)(nil); errors.As(err, &re) {
+			res.Info.ETag = re.ETag
+		}
+		return res, nil
 	}
 	if err != nil {
 		return ProbeResult{}, err
@@ -119,10 +146,7 @@ func (f *Fetcher) probeOnce(ctx context.Context, req GetRequest, partial *ProbeR
 		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusPartialContent || resp.RangeStart != 0 {
 			return ProbeResult{}, bad("unexpected answer to a first-block GET (range start %d)", resp.RangeStart)
 		}
-		want := resp.Info.Size
-		if req.End >= 0 {
-			want = min(want, req.End+1)
-		}
+		want := min(resp.Info.Size, limit)
 		if resp.StatusCode == http.StatusPartialContent && resp.ContentLength != want {
 			return ProbeResult{}, bad("Content-Length %d, expected %d", resp.ContentLength, want)
 		}

@@ -38,10 +38,10 @@ type requestCounters struct {
 }
 
 // errorKind classifies a request error into ErrorKinds' index; -1 for
-// answers that are not errors (nil, 304).
+// answers that are not errors (nil, 304, 416: see ErrRangeNotSatisfiable).
 func errorKind(err error) int {
 	switch {
-	case err == nil, errors.Is(err, ErrNotModified):
+	case err == nil, errors.Is(err, ErrNotModified), errors.Is(err, ErrRangeNotSatisfiable):
 		return -1
 	case errors.Is(err, ErrNotFound):
 		return 0

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -71,14 +72,26 @@ var (
 	// ErrProtocol: the server answered something impossible (wrong range,
 	// absurd size). Treated as transient by the retry loop.
 	ErrProtocol = errors.New("unexpected answer from object store")
-	// ErrRejected: a 4xx answer that retrying cannot fix (400, 416, ...).
+	// ErrRejected: a 4xx answer that retrying cannot fix (400, 403 other
+	// than the above, ...).
 	ErrRejected = errors.New("request rejected by object store")
 	// ErrEndpoint: the endpoint cannot be talked to as configured, and
 	// retrying cannot change that: its host name does not resolve, it
 	// answers plain HTTP to https:// (or not TLS at all), or its TLS
 	// certificate is not valid.
 	ErrEndpoint = errors.New("endpoint unusable")
+	// ErrRangeNotSatisfiable: 416, the answer of a server that follows RFC
+	// 7233 (OSS under x-oss-range-behavior: standard, MinIO) to a range
+	// that starts at or past the object's end; for a range from offset 0
+	// it means the object is empty. An answer, not a failure: not counted
+	// as an error.
+	ErrRangeNotSatisfiable = errors.New("range not satisfiable")
 )
+
+// SameETag compares ETags as OSS writes them, quotes and case aside.
+func SameETag(a, b string) bool {
+	return strings.EqualFold(strings.Trim(a, `"`), strings.Trim(b, `"`))
+}
 
 // RequestError describes one failed request: which call, which key, the
 // HTTP status, the OSS error code and request id (for logs and support).
@@ -90,6 +103,9 @@ type RequestError struct {
 	RequestID string
 	Kind      error // one of the sentinels above
 	Err       error // underlying cause, may be nil
+	// ETag is the ETag header of a 304 answer: the version the server
+	// found unchanged ("" when it sent none).
+	ETag string
 }
 
 func (e *RequestError) Error() string {
@@ -120,4 +136,17 @@ func (e *RequestError) Unwrap() []error {
 // retryable reports whether err is worth another attempt.
 func retryable(err error) bool {
 	return errors.Is(err, ErrTransient) || errors.Is(err, ErrProtocol)
+}
+
+// shorterThanVersion turns a 416 to a range inside the version being read
+// into ErrChanged: the object is shorter now, so it changed (a server that
+// checks the range before If-Match answers so instead of 412).
+func shorterThanVersion(err error) error {
+	var re *RequestError
+	if !errors.As(err, &re) || !errors.Is(err, ErrRangeNotSatisfiable) {
+		return err
+	}
+	changed := *re
+	changed.Kind, changed.Err = ErrChanged, fmt.Errorf("range not satisfiable: the object is shorter than the version being read")
+	return &changed
 }

@@ -30,3 +30,19 @@ func errnoOf(err error) syscall.Errno {
 		return syscall.EIO
 	}
 }
+
+// errno maps err (the core's answer to op on path p) with errnoOf, and
+// logs every EIO it is about to return, with its cause and the OSS request
+// id when a request failed: an EIO is the one errno that says nothing by
+// itself, so none reaches a program without a line that explains it.
+func (m *mount) errno(op, p string, err error) syscall.Errno {
+	e := errnoOf(err)
+	if e == syscall.EIO {
+		attrs := []any{"op", op, "path", p, "err", err}
+		if re := (*fetcher.RequestError)(nil); errors.As(err, &re) && re.RequestID != "" {
+			attrs = append(attrs, "request_id", re.RequestID)
+		}
+		m.opts.Logger.Error("returning EIO", attrs...)
+	}
+	return e
+}

@@ -1,7 +1,8 @@
 // Package fs is the FUSE adapter of ossmount, on go-fuse's fs API. It only
 // translates: each node method converts its arguments, calls the core
-// (package vfs) and maps the error with errnoOf. Caching policy, revalidation
-// and fetching all live in the core.
+// (package vfs) and maps the error with errnoOf (through mount.errno,
+// which logs every EIO with its cause). Caching policy, revalidation and
+// fetching all live in the core.
 //
 // What it does keep is the kernel's protocol state: with FUSE passthrough
 // a file whose version the core can back (vfs.Handle.Backing) is opened
@@ -12,6 +13,7 @@ package fs
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"path"
 	"sort"
@@ -174,7 +176,7 @@ func (d *dirNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.Att
 func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	e, err := d.m.v.Lookup(ctx, d.path, name)
 	if err != nil {
-		return nil, errnoOf(err)
+		return nil, d.m.errno("lookup", path.Join(d.path, name), err)
 	}
 	p := path.Join(d.path, name)
 	var child *gofs.Inode
@@ -187,11 +189,12 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	} else {
 		ino := d.m.v.Ino(p, false)
 		gen := d.m.v.Gen(p, e.ETag)
-		child = d.NewInode(ctx, &fileNode{m: d.m, path: p, dir: d.path, etag: e.ETag, entry: e, at: time.Now()},
+		child = d.NewInode(ctx, &fileNode{m: d.m, path: p, entry: e},
 			gofs.StableAttr{Mode: syscall.S_IFREG, Ino: ino, Gen: gen})
-		// go-fuse keeps the first node it made for this inode number.
+		// go-fuse keeps the first node it made for this generation: its
+		// version's attributes are the ones to report.
 		if f, ok := child.Operations().(*fileNode); ok {
-			f.setEntry(e)
+			e = f.entry
 		}
 		d.m.fileAttr(e, ino, &out.Attr)
 	}
@@ -263,7 +266,7 @@ func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 		e, ok = h.r.NextArrived()
 	}
 	if err != nil {
-		return nil, errnoOf(err)
+		return nil, h.d.m.errno("readdir", h.d.path, err)
 	}
 	if !ok {
 		return nil, 0 // the end, or of this reply
@@ -318,22 +321,22 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent gofs.InodeE
 	return syscall.EROFS
 }
 
-// fileNode is an object.
+// fileNode is one version of an object: one generation of the path's
+// inode (see vfs.FS.Gen). Its attributes are that version's for the
+// node's whole life, so a file opened before the object was replaced
+// never takes on the new object's size: the kernel would clamp the old
+// inode to it (short reads, SIGBUS in mmap). Once the mount knows the path
+// has another version, the node answers ESTALE to GETATTR (and the
+// adapter's OPEN), as NFS does for a file gone on the server: the kernel
+// then looks the path up again (stat, open, getxattr retry with a fresh
+// lookup and reach the new version's node), while fstat on a file opened
+// before fails, which is what ends `tail -f` instead of polling a version
+// that will never grow.
 type fileNode struct {
 	gofs.Inode
-	m    *mount
-	path string
-	dir  string
-
-	// etag is the version this node (one generation of the path's inode)
-	// stands for; an open that finds another version fails with ESTALE,
-	// which makes the kernel look the name up again and get the new
-	// generation's node (see vfs.FS.Gen).
-	etag string
-
-	mu    sync.Mutex // guards entry, at
-	entry vfs.Entry  // last known metadata, as the kernel was told it
-	at    time.Time  // when entry was learnt
+	m     *mount
+	path  string
+	entry vfs.Entry // the version: immutable
 
 	// The kernel runs the open files of an inode either all through its
 	// page cache ("cached") or all through one backing file
@@ -361,33 +364,11 @@ var (
 	_ gofs.NodeListxattrer = (*fileNode)(nil)
 )
 
-func (f *fileNode) setEntry(e vfs.Entry) {
-	f.mu.Lock()
-	f.entry, f.at = e, time.Now()
-	f.mu.Unlock()
-}
-
-func (f *fileNode) current(ctx context.Context) (vfs.Entry, error) {
-	f.mu.Lock()
-	e, at := f.entry, f.at
-	f.mu.Unlock()
-	if time.Since(at) < f.m.opts.AttrTTL {
-		return e, nil
-	}
-	e, err := f.m.v.Lookup(ctx, f.dir, path.Base(f.path))
-	if err != nil {
-		return vfs.Entry{}, err
-	}
-	f.setEntry(e)
-	return e, nil
-}
-
 func (f *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	e, err := f.current(ctx)
-	if err != nil {
-		return errnoOf(err)
+	if err := f.m.v.Current(ctx, f.path, f.entry.ETag); err != nil {
+		return f.m.errno("getattr", f.path, err)
 	}
-	f.m.fileAttr(e, f.m.v.Ino(f.path, false), &out.Attr)
+	f.m.fileAttr(f.entry, f.m.v.Ino(f.path, false), &out.Attr)
 	out.SetTimeout(f.m.opts.AttrTTL)
 	return 0
 }
@@ -403,18 +384,9 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	// Another version than this inode's answers ESTALE: the kernel then
 	// retries the open after a fresh lookup, which makes the new
 	// version's inode.
-	h, res, err := f.m.v.OpenVersion(ctx, f.path, f.etag)
+	h, res, err := f.m.v.OpenVersion(ctx, f.path, f.entry)
 	if err != nil {
-		return nil, 0, errnoOf(err)
-	}
-	f.mu.Lock()
-	old := f.entry
-	f.entry, f.at = res.Entry, time.Now()
-	f.mu.Unlock()
-	if old.Size != res.Entry.Size || !old.LastModified.Equal(res.Entry.LastModified) {
-		// The kernel still has the old size: drop its cached attributes
-		// (offset -1: attributes only, no page walk, safe inside a request).
-		f.NotifyContent(-1, 0)
+		return nil, 0, f.m.errno("open", f.path, err)
 	}
 	var fl uint32
 	if res.KeepCache {
@@ -528,13 +500,12 @@ func listxattrReply(x map[string]string, dest []byte) (uint32, syscall.Errno) {
 }
 
 func (f *fileNode) xattrs(ctx context.Context) (map[string]string, syscall.Errno) {
-	e, err := f.current(ctx)
-	if err != nil {
-		return nil, errnoOf(err)
+	if err := f.m.v.Current(ctx, f.path, f.entry.ETag); err != nil {
+		return nil, f.m.errno("getxattr", f.path, err)
 	}
-	x, err := f.m.v.Xattrs(ctx, f.path, e)
+	x, err := f.m.v.Xattrs(ctx, f.path, f.entry)
 	if err != nil {
-		return nil, errnoOf(err)
+		return nil, f.m.errno("getxattr", f.path, err)
 	}
 	return x, 0
 }
@@ -587,7 +558,7 @@ var (
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	n, err := h.h.Read(ctx, dest, off)
 	if err != nil {
-		return nil, errnoOf(err)
+		return nil, h.node.m.errno("read", h.node.path, fmt.Errorf("%d bytes at %d: %w", len(dest), off, err))
 	}
 	return fuse.ReadResultData(dest[:n]), 0
 }

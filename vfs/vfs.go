@@ -44,7 +44,18 @@
 // Each version of a file is its own inode generation (Gen), so the kernel
 // keeps one page cache per version: OpenVersion fails with ErrStale when
 // the open finds a version other than the inode's, and the kernel looks
-// the name up again and opens the new generation's inode.
+// the name up again and opens the new generation's inode. The adapter keeps
+// each generation's attributes those of its version and asks Current
+// whether the path still is that version: ErrStale once a lookup (at most
+// MetadataTTL old) found another.
+//
+// The version a lookup found is also what an open checks the cache
+// against: a cached version with another ETag is not revalidated but
+// fetched anew, and a 304 that names another ETag than the cached
+// version's is not believed (If-Modified-Since has one-second
+// resolution). An empty version is asked for without a Range (none can be
+// satisfied) and remembered (FS.empties), so that its reopen is a
+// conditional request like any other's.
 package vfs
 
 import (
@@ -126,6 +137,11 @@ type FS struct {
 	objects map[string]*openObject // version ID → shared object state of open handles
 	hidden  map[string]bool        // keys already logged as hidden (bounded)
 	gens    map[string]fileGen     // file path → the version its current generation stands for
+	// empties are the empty versions opens found, by key: an empty object
+	// has no block to cache, yet its reopen is a conditional request like
+	// any other's (bounded by maxEmpties; the key's next open replaces or
+	// drops its entry).
+	empties map[string]checkpoint.Version
 
 	openFlight singleflight.Group // revalidations in flight, by key and conditions
 	links      linkTargets        // symbolic links' targets (symlink.go)
@@ -165,8 +181,12 @@ func New(opts Options, lister Lister, fetch *fetcher.Fetcher, cache *blockcache.
 		objects: make(map[string]*openObject),
 		hidden:  make(map[string]bool),
 		gens:    make(map[string]fileGen),
+		empties: make(map[string]checkpoint.Version),
 	}
 }
+
+// maxEmpties bounds FS.empties.
+const maxEmpties = 100000
 
 // MountTime is used as the times of directories (which OSS does not have).
 func (v *FS) MountTime() time.Time { return v.mounted }
@@ -212,9 +232,7 @@ func (v *FS) Gen(p, etag string) uint64 {
 }
 
 // SameETag compares ETags as OSS writes them, quotes and case aside.
-func SameETag(a, b string) bool {
-	return strings.EqualFold(strings.Trim(a, `"`), strings.Trim(b, `"`))
-}
+func SameETag(a, b string) bool { return fetcher.SameETag(a, b) }
 
 func (v *FS) key(p string) string { return v.opts.Prefix + p }
 
@@ -375,18 +393,19 @@ type Handle struct {
 }
 
 // OpenVersion opens file p like Open, for a caller (a kernel inode) that
-// stands for version etag: if the open finds another version, it fails with
-// ErrStale and the caller should be replaced by the new version's (see Gen,
-// which already counts the new generation).
-func (v *FS) OpenVersion(ctx context.Context, p, etag string) (*Handle, OpenResult, error) {
-	h, res, err := v.Open(ctx, p)
+// stands for version seen (the entry a lookup gave): if the open finds
+// another version, it fails with ErrStale and the caller should be
+// replaced by the new version's (see Gen, which already counts the new
+// generation).
+func (v *FS) OpenVersion(ctx context.Context, p string, seen Entry) (*Handle, OpenResult, error) {
+	h, res, err := v.open(ctx, p, &seen)
 	if err != nil {
 		return nil, res, err
 	}
-	if !SameETag(res.Entry.ETag, etag) {
+	if !SameETag(res.Entry.ETag, seen.ETag) {
 		v.Gen(p, res.Entry.ETag)
 		h.Release()
-		return nil, OpenResult{}, fmt.Errorf("%w: opened as %s, now %s", ErrStale, etag, res.Entry.ETag)
+		return nil, OpenResult{}, fmt.Errorf("%w: opened as %s, now %s", ErrStale, seen.ETag, res.Entry.ETag)
 	}
 	return h, res, nil
 }
@@ -394,25 +413,46 @@ func (v *FS) OpenVersion(ctx context.Context, p, etag string) (*Handle, OpenResu
 // Open revalidates file p against the store and returns a handle on its
 // current version.
 func (v *FS) Open(ctx context.Context, p string) (*Handle, OpenResult, error) {
+	return v.open(ctx, p, nil)
+}
+
+// open is Open; seen, if known, is what a lookup said of p. Its ETag is
+// the version the mount has seen: a cached version with another ETag is
+// not revalidated but fetched anew (its conditions could not be trusted
+// to catch the change: If-Modified-Since has one-second resolution), and
+// an empty one is asked for without a Range.
+func (v *FS) open(ctx context.Context, p string, seen *Entry) (*Handle, OpenResult, error) {
 	key := v.key(p)
 	cached, haveCached := v.cache.Cached(v.opts.Bucket, key)
 	if haveCached && cached.BlockSize != v.opts.BlockSize {
 		haveCached = false
 	}
+	if !haveCached {
+		cached, haveCached = v.cachedEmpty(key)
+	}
+	if haveCached && seen != nil && seen.ETag != "" && !SameETag(seen.ETag, cached.ETag) {
+		haveCached = false
+	}
 	var cond fetcher.Conditions
 	if haveCached {
+		cond.ETag = cached.ETag
 		if v.opts.Revalidate == "mtime" || cached.ETag == "" {
 			cond.IfModifiedSince = cached.LastModified
 		} else {
 			cond.IfNoneMatch = cached.ETag
 		}
 	}
-	res, ver, blocks, err := v.revalidate(ctx, key, cond, cached)
+	firstBytes := v.probeBytes()
+	if haveCached && cached.Size == 0 || !haveCached && seen != nil && seen.Size == 0 {
+		firstBytes = 0 // an empty object cannot satisfy a range
+	}
+	res, ver, blocks, err := v.revalidate(ctx, key, cond, cached, firstBytes)
 	if err != nil {
 		switch {
 		case errors.Is(err, fetcher.ErrNotFound):
 			v.forget(p)
 			v.cache.DropKey(v.opts.Bucket, key)
+			v.setEmpty(key, checkpoint.Version{})
 		case errors.Is(err, fetcher.ErrArchived):
 			v.log.Warn("object is in Archive/Cold Archive storage and not restored: restore it (RestoreObject, e.g. `ossutil restore`) before reading", "key", key)
 		}
@@ -449,6 +489,49 @@ func (v *FS) Open(ctx context.Context, p string) (*Handle, OpenResult, error) {
 	return h, result, nil
 }
 
+// cachedEmpty returns the empty version of key an open found, if any.
+func (v *FS) cachedEmpty(key string) (checkpoint.Version, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	ver, ok := v.empties[key]
+	return ver, ok && ver.BlockSize == v.opts.BlockSize
+}
+
+// setEmpty records ver as key's current version if it is empty, and
+// forgets any other.
+func (v *FS) setEmpty(key string, ver checkpoint.Version) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if ver.Size != 0 || ver.ETag == "" {
+		delete(v.empties, key)
+	} else if _, ok := v.empties[key]; ok || len(v.empties) < maxEmpties {
+		v.empties[key] = ver
+	}
+}
+
+// Current reports whether file p still is version etag as far as the mount
+// knows, from a lookup at most MetadataTTL old (else a HEAD): nil if so, or
+// if the store cannot be asked now (the version's own attributes are the
+// best answer then); ErrStale if p has another version or is gone.
+func (v *FS) Current(ctx context.Context, p, etag string) error {
+	if etag == "" {
+		return nil // a version without an ETag cannot be told from others
+	}
+	e, err := v.Lookup(ctx, dirOf(p), path.Base(p))
+	switch {
+	case errors.Is(err, fetcher.ErrNotFound):
+		return fmt.Errorf("%w: %w", ErrStale, err)
+	case err != nil:
+		v.log.Debug("cannot tell whether the object changed; keeping the open version's attributes", "path", p, "err", err)
+		return nil
+	case e.IsDir:
+		return fmt.Errorf("%w: now a directory", ErrStale)
+	case !SameETag(e.ETag, etag):
+		return fmt.Errorf("%w: version %s, now %s", ErrStale, etag, e.ETag)
+	}
+	return nil
+}
+
 // maxProbe bounds the open's GET. A whole 1 MiB block at 32 MB/s is 33 ms
 // before the first byte can be served; 256 KiB is 8 ms and still covers the
 // kernel's first read (its readahead starts small). The rest of block 0 is
@@ -465,15 +548,15 @@ func (v *FS) probeBytes() int64 {
 // revalidate sends the open's request and, when the object is new or
 // changed, stores the first block it brought before any opener reads: all
 // concurrent opens of the key with the same cached version share this.
-func (v *FS) revalidate(ctx context.Context, key string, cond fetcher.Conditions, cached checkpoint.Version) (fetcher.ProbeResult, checkpoint.Version, *blockcache.Object, error) {
+func (v *FS) revalidate(ctx context.Context, key string, cond fetcher.Conditions, cached checkpoint.Version, firstBytes int64) (fetcher.ProbeResult, checkpoint.Version, *blockcache.Object, error) {
 	type answer struct {
 		res    fetcher.ProbeResult
 		ver    checkpoint.Version
 		blocks *blockcache.Object
 	}
-	flight := key + "\x00" + cond.IfNoneMatch + "\x00" + cond.IfModifiedSince.String()
+	flight := fmt.Sprint(key, "\x00", cond.IfNoneMatch, "\x00", cond.IfModifiedSince, "\x00", cond.ETag, "\x00", firstBytes)
 	ch := v.openFlight.DoChan(flight, func() (any, error) {
-		res, err := v.fetch.Probe(context.WithoutCancel(ctx), key, cond, v.probeBytes())
+		res, err := v.fetch.Probe(context.WithoutCancel(ctx), key, cond, firstBytes)
 		if err != nil {
 			return nil, err
 		}
@@ -489,6 +572,7 @@ func (v *FS) revalidate(ctx context.Context, key string, cond fetcher.Conditions
 		}
 		if !res.NotModified {
 			v.cache.DropOthers(ver)
+			v.setEmpty(key, ver)
 			if ver.Size > 0 && !blocks.Has(0) && int64(len(res.First)) == min(ver.Size, ver.BlockSize) {
 				if err := blocks.WriteBlock(0, res.First); err != nil {
 					v.log.Debug("cache write of first block failed", "key", key, "err", err)

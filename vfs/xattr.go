@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -19,6 +20,11 @@ func (v *FS) Xattrs(ctx context.Context, p string, e Entry) (map[string]string, 
 	info, err := v.lister.Head(ctx, key)
 	if err != nil {
 		return nil, err
+	}
+	if e.ETag != "" && !SameETag(info.ETag, e.ETag) {
+		// Another version than the caller's: what the next lookup says.
+		v.remember(p, Entry{Name: e.Name, Size: info.Size, ETag: info.ETag, LastModified: info.LastModified, StorageClass: info.StorageClass})
+		return nil, fmt.Errorf("%w: version %s, now %s", ErrStale, e.ETag, info.ETag)
 	}
 	x := map[string]string{
 		"user.oss.etag":          info.ETag,

@@ -122,6 +122,13 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 			err = json.Unmarshal(v, &out.NegativeListingSize)
 		case "down":
 			err = json.Unmarshal(v, &out.Down)
+		case "unsatisfiablerange":
+			err = json.Unmarshal(v, &out.UnsatisfiableRange)
+			if err == nil && out.UnsatisfiableRange != "" && out.UnsatisfiableRange != "standard" && out.UnsatisfiableRange != "minio" {
+				err = fmt.Errorf("%q: want \"\", \"standard\" or \"minio\"", out.UnsatisfiableRange)
+			}
+		case "notmodifiedwithoutetag":
+			err = json.Unmarshal(v, &out.NotModifiedWithoutETag)
 		default:
 			err = fmt.Errorf("unknown field")
 		}

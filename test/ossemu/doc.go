@@ -39,7 +39,9 @@
 // Range, conditional headers, status, body bytes written, faults), and
 // injects misbehaviour with SetFaults: latency, a per-response bandwidth
 // cap, connection resets and truncated bodies mid-body, stalls, and 5xx
-// answers, optionally limited to keys with a prefix.
+// answers, optionally limited to keys with a prefix. The same call picks
+// how unsatisfiable ranges are answered (OSS's default 200, OSS's standard
+// range behaviour or MinIO's 416) and whether 304s carry an ETag.
 //
 // The command test/cmd/ossemu serves the same emulator out of process (for
 // the demo and for benchmarks with s3fs, rclone or ossmount); with -control

@@ -77,6 +77,22 @@ type Faults struct {
 	// when the server is down behind a load balancer.
 	Down bool
 
+	// Server flavours rather than faults: answers a correct client must
+	// take as they come.
+	//
+	// UnsatisfiableRange is how GETs treat ranges: "" as OSS by default
+	// (a range out of bounds is ignored: 200 with the whole object, also
+	// for an empty object; x-oss-range-behavior: standard asks for the
+	// behaviour below), "standard" as OSS under x-oss-range-behavior:
+	// standard whether or not it was asked for (416 InvalidRange for a
+	// start at or past the end, an end past it clipped), "minio" as
+	// MinIO does (the same RFC 7233 rules; its 416 carries no
+	// Content-Range).
+	UnsatisfiableRange string
+	// NotModifiedWithoutETag: 304 answers carry no ETag (nor
+	// Last-Modified), as some S3-compatible servers send them.
+	NotModifiedWithoutETag bool
+
 	// KeyFilter, if set, limits every fault above to requests whose object
 	// key starts with it (bucket-level requests such as listings then get
 	// none).
@@ -137,6 +153,7 @@ func (s *Server) planRequest(key string) requestPlan {
 		AbsurdSize: f.AbsurdSize, HeadErrorNoDetail: f.HeadErrorNoDetail,
 		MalformedListing: f.MalformedListing, DuplicateListing: f.DuplicateListing,
 		HugeHeaderBytes: f.HugeHeaderBytes, NegativeListingSize: f.NegativeListingSize, ExtraBodyBytes: f.ExtraBodyBytes,
+		UnsatisfiableRange: f.UnsatisfiableRange, NotModifiedWithoutETag: f.NotModifiedWithoutETag,
 	}}
 	code := func(def int) int {
 		if f.Status5xxCode != 0 {

@@ -393,7 +393,8 @@ func TestFaultsJSONRoundTrip(t *testing.T) {
 		Status5xxEveryN: 5, Status5xxCode: 503, FailNext: 6, StallAfterBytes: 7, StallDuration: time.Second,
 		StallCount: 8, ShortBodyBytes: 9, ShortBodyCount: 10, WrongContentRange: true, LengthMismatch: 11,
 		IgnoreRange: true, AbsurdSize: true, HeadErrorNoDetail: true, MalformedListing: true, DuplicateListing: true,
-		HugeHeaderBytes: 12, NegativeListingSize: true, Down: true, ExtraBodyBytes: 13, KeyFilter: "k/"}
+		HugeHeaderBytes: 12, NegativeListingSize: true, Down: true, ExtraBodyBytes: 13, KeyFilter: "k/",
+		UnsatisfiableRange: "minio", NotModifiedWithoutETag: true}
 	rv := reflect.ValueOf(in)
 	for i := 0; i < rv.NumField(); i++ {
 		if rv.Field(i).IsZero() {

@@ -367,3 +367,45 @@ func TestPutDeleteOverHTTP(t *testing.T) {
 	_, err = c.PutObject(ctx(t), &oss.PutObjectRequest{Bucket: oss.Ptr("bkt"), Key: oss.Ptr("a"), Body: strings.NewReader("x"), ForbidOverwrite: oss.Ptr("true")})
 	wantCode(t, err, 409, "FileAlreadyExists")
 }
+
+// How an unsatisfiable range is answered, per server flavour: OSS by
+// default ignores it (200, the whole object); OSS under
+// x-oss-range-behavior: standard and MinIO answer 416 InvalidRange, OSS
+// with a Content-Range naming the size, MinIO without. And 304s may come
+// without an ETag.
+func TestUnsatisfiableRangeFlavours(t *testing.T) {
+	f := newFixture(t)
+	f.emu.Put("pub", "empty", nil)
+	f.emu.Put("pub", "five", []byte("12345"))
+	for _, c := range []struct {
+		flavour, key, rng string
+		status            int
+		contentRange      string
+	}{
+		{"", "empty", "bytes=0-99", 200, ""},
+		{"", "five", "bytes=5-9", 200, ""},
+		{"standard", "empty", "bytes=0-99", 416, "bytes */0"},
+		{"standard", "five", "bytes=5-9", 416, "bytes */5"},
+		{"standard", "five", "bytes=3-9", 206, "bytes 3-4/5"},
+		{"minio", "empty", "bytes=0-99", 416, ""},
+		{"minio", "five", "bytes=3-9", 206, "bytes 3-4/5"},
+	} {
+		f.emu.SetFaults(Faults{UnsatisfiableRange: c.flavour})
+		resp, body := f.raw("GET", "/pub/"+c.key, map[string]string{"Range": c.rng})
+		if resp.StatusCode != c.status || resp.Header.Get("Content-Range") != c.contentRange {
+			t.Errorf("%q %s %s: %d Content-Range %q, want %d %q (%s)", c.flavour, c.key, c.rng,
+				resp.StatusCode, resp.Header.Get("Content-Range"), c.status, c.contentRange, body)
+		}
+		if c.status == 416 && !bytes.Contains(body, []byte("<Code>InvalidRange</Code>")) {
+			t.Errorf("%q %s: 416 without InvalidRange: %s", c.flavour, c.key, body)
+		}
+	}
+	etag := f.emu.Put("pub", "five", []byte("12345")).ETag
+	for _, without := range []bool{false, true} {
+		f.emu.SetFaults(Faults{NotModifiedWithoutETag: without})
+		resp, _ := f.raw("GET", "/pub/five", map[string]string{"If-None-Match": etag})
+		if resp.StatusCode != 304 || (resp.Header.Get("ETag") == "") != without {
+			t.Errorf("304 (NotModifiedWithoutETag %v): %d ETag %q", without, resp.StatusCode, resp.Header.Get("ETag"))
+		}
+	}
+}

@@ -170,7 +170,9 @@ func (c *call) getObject(head bool) {
 	now := time.Now()
 	h := c.w.Header()
 	if status, cond := evalConditions(c.r.Header, o); status != 0 {
-		setValidators(h, o)
+		if status != http.StatusNotModified || !c.proto.NotModifiedWithoutETag {
+			setValidators(h, o)
+		}
 		if status == http.StatusNotModified {
 			c.w.WriteHeader(status)
 			return
@@ -204,9 +206,14 @@ func (c *call) getObject(head bool) {
 		c.fail(http.StatusForbidden, ossError{Code: "InvalidObjectState"})
 		return
 	}
-	standard := strings.EqualFold(c.r.Header.Get("x-oss-range-behavior"), "standard")
+	flavour := c.proto.UnsatisfiableRange
+	standard := flavour != "" || strings.EqualFold(c.r.Header.Get("x-oss-range-behavior"), "standard")
 	status, start, length := resolveRange(c.r.Header.Get("Range"), standard, o.size)
 	if status == http.StatusRequestedRangeNotSatisfiable {
+		if flavour == "minio" {
+			c.fail(status, ossError{Code: "InvalidRange", Message: "The requested range is not satisfiable"})
+			return
+		}
 		h.Set("Content-Range", fmt.Sprintf("bytes */%d", o.size))
 		c.fail(status, ossError{Code: "InvalidRange"})
 		return
