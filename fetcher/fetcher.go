@@ -221,9 +221,16 @@ func (fe *blockFetch) wait(ctx context.Context) error {
 }
 
 // release drops one reference to fe; fe.data must not be read after it.
+//
+// A reader may drop the last reference after the last part has ended and
+// emptied the spares; it then empties them itself, so an idle mount keeps
+// no spare whichever of the two comes last.
 func (f *Fetcher) release(fe *blockFetch) {
 	if fe.refs.Add(-1) == 0 && fe.data != nil {
 		f.putBlockBuf(fe.data)
+		if f.active.Load() == 0 {
+			f.dropSpares()
+		}
 	}
 }
 
