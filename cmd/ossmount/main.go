@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss/credentials"
+	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 
 	"github.com/ossmount/ossmount/blockcache"
@@ -199,17 +200,13 @@ func run(cfg *config.Config, ready io.WriteCloser) error {
 		}
 	}
 
+	served := make(chan struct{})
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	go func() {
-		for s := range sigs {
-			log.Info("signal: unmounting", "signal", s.String())
-			if err := server.Unmount(); err != nil {
-				log.Error("unmount failed (busy?)", "err", err)
-			}
-		}
-	}()
+	go unmountOnSignal(sigs, served, server, cfg.Mountpoint, log)
 	server.Wait()
+	close(served)
+	signal.Stop(sigs)
 	stopControl() // no warm may run while the cache closes
 	fetch.Close()
 	if err := cache.Close(); err != nil {
@@ -217,6 +214,65 @@ func run(cfg *config.Config, ready io.WriteCloser) error {
 	}
 	log.Info("unmounted", "mountpoint", cfg.Mountpoint)
 	return nil
+}
+
+// unmountRetry is how often a busy mount is tried again after a signal.
+const unmountRetry = 200 * time.Millisecond
+
+// unmountOnSignal unmounts on the first signal: at once if nothing uses
+// the mount, else as soon as the last open file (or working directory) in
+// it goes, trying again every unmountRetry; the files stay readable
+// meanwhile. A second signal detaches the mount lazily (umount -l): it
+// leaves the namespace at once, the files open in it are still served,
+// and the daemon exits when the last one closes. served is closed once
+// the mount is gone (server.Wait returned).
+func unmountOnSignal(sigs <-chan os.Signal, served <-chan struct{}, server *fuse.Server, mountpoint string, log *slog.Logger) {
+	var s os.Signal
+	select {
+	case s = <-sigs:
+	case <-served:
+		return
+	}
+	log.Info("signal: unmounting", "signal", s.String())
+	if err := server.Unmount(); err == nil {
+		return
+	}
+	log.Warn("mount busy: unmounting as soon as its open files are closed (a second signal detaches it now)",
+		"signal", s.String(), "mountpoint", mountpoint)
+	t := time.NewTicker(unmountRetry)
+	defer t.Stop()
+	for {
+		select {
+		case <-served:
+			return
+		case s = <-sigs:
+			log.Info("signal: detaching the busy mount (lazy unmount)", "signal", s.String())
+			if err := lazyUnmount(mountpoint); err != nil {
+				log.Error("lazy unmount failed", "err", err)
+			}
+		case <-t.C:
+			if tryUnmount(server, mountpoint) == nil {
+				return
+			}
+		}
+	}
+}
+
+// tryUnmount makes one attempt to unmount: umount(2) as root, else
+// fusermount3 -u (through go-fuse, which tries a few times).
+func tryUnmount(server *fuse.Server, mountpoint string) error {
+	if os.Geteuid() == 0 {
+		return syscall.Unmount(mountpoint, 0)
+	}
+	return server.Unmount()
+}
+
+// lazyUnmount detaches the mount from the namespace (umount -l).
+func lazyUnmount(mountpoint string) error {
+	if os.Geteuid() == 0 {
+		return syscall.Unmount(mountpoint, syscall.MNT_DETACH)
+	}
+	return exec.Command("fusermount3", "-u", "-z", mountpoint).Run()
 }
 
 // setKernelReadahead sets the mount's readahead in the kernel (its backing
