@@ -12,6 +12,7 @@ package fs
 
 import (
 	"context"
+	"log"
 	"log/slog"
 	"path"
 	"sort"
@@ -69,6 +70,7 @@ func Mount(mountpoint string, v *vfs.FS, opts Options) (*fuse.Server, error) {
 		mo = append(mo, "allow_root")
 	}
 	attr, neg := opts.AttrTTL, opts.NegativeTTL
+	fuseLog := goFuseLogger(opts.Logger)
 	server, err := gofs.Mount(mountpoint, root, &gofs.Options{
 		MountOptions: fuse.MountOptions{
 			FsName:       opts.FsName,
@@ -79,6 +81,13 @@ func Mount(mountpoint string, v *vfs.FS, opts Options) (*fuse.Server, error) {
 			MaxWrite:     1 << 20, // also max_read: 1 MiB FUSE reads
 			MaxReadAhead: 1 << 20,
 			Debug:        opts.Debug,
+			// Reads are answered from memory (ReadResultData), which
+			// splice cannot send: go-fuse would still take a pipe and
+			// grow it for every read, and fail outright on a 1 MiB read
+			// (payload and header do not fit the largest pipe), logging
+			// each time. Without splice the reply is one writev.
+			DisableSplice: true,
+			Logger:        fuseLog,
 			// mmap(MAP_SHARED) of an O_DIRECT open (FOPEN_DIRECT_IO).
 			ExtraCapabilities: fuse.CAP_DIRECT_IO_ALLOW_MMAP,
 		},
@@ -87,6 +96,7 @@ func Mount(mountpoint string, v *vfs.FS, opts Options) (*fuse.Server, error) {
 		NegativeTimeout: &neg,
 		UID:             opts.UID,
 		GID:             opts.GID,
+		Logger:          fuseLog,
 	})
 	if err != nil {
 		return nil, err
@@ -99,6 +109,12 @@ func Mount(mountpoint string, v *vfs.FS, opts Options) (*fuse.Server, error) {
 		}
 	}
 	return server, nil
+}
+
+// goFuseLogger is the sink of go-fuse's own messages: l at debug level.
+// They are diagnostics of the FUSE protocol, not events of the mount.
+func goFuseLogger(l *slog.Logger) *log.Logger {
+	return slog.NewLogLogger(l.Handler(), slog.LevelDebug)
 }
 
 // probeBacking asks the kernel to accept a file of the cache directory as a
