@@ -244,7 +244,10 @@ type dirHandle struct {
 var (
 	_ gofs.FileReaddirenter = (*dirHandle)(nil)
 	_ gofs.FileSeekdirer    = (*dirHandle)(nil)
+	_ gofs.FileReleasedirer = (*dirHandle)(nil)
 )
+
+func (h *dirHandle) Releasedir(ctx context.Context, flags uint32) { h.r.Close() }
 
 func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
 	first := ctx != h.req

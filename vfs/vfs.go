@@ -115,13 +115,14 @@ type FS struct {
 
 	// mu guards the maps below. Never held across a request or disk I/O.
 	mu      sync.Mutex
-	dirs    map[string]*listing    // dir path ("" = root) → its listing, complete or arriving
-	lookups map[string]lookupHit   // file path → last lookup answer
-	inos    map[inoKey]uint64      // (path, isDir) → inode number, never reused
-	nextIno uint64                 //
-	objects map[string]*openObject // version ID → shared object state of open handles
-	hidden  map[string]bool        // keys already logged as hidden (bounded)
-	gens    map[string]fileGen     // file path → the version its current generation stands for
+	dirs    map[string]*listing         // dir path ("" = root) → its listing, complete or arriving
+	reading map[string]map[*listing]int // dir path → listings open DirReaders return → how many (dir.go)
+	lookups map[string]lookupHit        // file path → last lookup answer
+	inos    map[inoKey]uint64           // (path, isDir) → inode number, never reused
+	nextIno uint64                      //
+	objects map[string]*openObject      // version ID → shared object state of open handles
+	hidden  map[string]bool             // keys already logged as hidden (bounded)
+	gens    map[string]fileGen          // file path → the version its current generation stands for
 
 	openFlight singleflight.Group // revalidations in flight, by key and conditions
 }
@@ -154,6 +155,7 @@ func New(opts Options, lister Lister, fetch *fetcher.Fetcher, cache *blockcache.
 		opts: opts, lister: lister, fetch: fetch, cache: cache, log: opts.Logger,
 		mounted: time.Now(),
 		dirs:    make(map[string]*listing),
+		reading: make(map[string]map[*listing]int),
 		lookups: make(map[string]lookupHit),
 		inos:    map[inoKey]uint64{{"", true}: 1},
 		nextIno: 2,
@@ -247,6 +249,8 @@ func (v *FS) Lookup(ctx context.Context, dir, name string) (Entry, error) {
 	v.mu.Lock()
 	l := v.dirs[dir]
 	hit, hasHit := v.lookups[p]
+	reading := v.beingReadLocked(dir)
+	isRead := v.readWithEntriesLocked(p)
 	v.mu.Unlock()
 	if l != nil {
 		// A fresh listing answers for every name; one still arriving
@@ -268,6 +272,16 @@ func (v *FS) Lookup(ctx context.Context, dir, name string) (Entry, error) {
 			}
 			return hit.entry, nil
 		}
+	}
+	// A directory being read answers for the names it is returning, even
+	// past the TTL (see dir.go).
+	for _, rl := range reading {
+		if e, ok := rl.has(name); ok {
+			return e, nil
+		}
+	}
+	if isRead {
+		return Entry{Name: name, IsDir: true}, nil
 	}
 	e, err := v.lookupRemote(ctx, p, name)
 	if err != nil && !errors.Is(err, fetcher.ErrNotFound) {
