@@ -390,7 +390,7 @@ func (c *Cache) touch(o *Object, first, last int) {
 	}
 	c.clock++
 	o.lastUse = c.clock
-	c.open.Get(o)
+	c.usedLocked(o)
 	var victims []blockKey
 	if c.overLocked(0) { // pins may have held eviction back
 		victims = c.evictLocked(0, blockKey{})
@@ -496,7 +496,7 @@ func (o *Object) store(b int, off int64, data []byte, crc uint64) ([]blockKey, e
 	o.mu.Unlock()
 	c.reserved -= n
 	c.addLocked(o, b, n)
-	c.open.Get(o)
+	c.usedLocked(o)
 	if c.overLocked(0) {
 		// Pinned blocks held the eviction in reserve back: try again,
 		// but not with the block just written.
@@ -765,6 +765,21 @@ func (o *Object) sync() error {
 func (o *Object) closeFiles(final bool) error {
 	o.fileMu.Lock()
 	defer o.fileMu.Unlock()
+	return o.closeFilesLocked(final)
+}
+
+// closeFilesIfUnused closes the files like closeFiles, unless a read or a
+// write holds them now (closed is then false, and nothing waits).
+func (o *Object) closeFilesIfUnused() (closed bool, err error) {
+	if !o.fileMu.TryLock() {
+		return false, nil
+	}
+	defer o.fileMu.Unlock()
+	return true, o.closeFilesLocked(false)
+}
+
+// closeFilesLocked is closeFiles with fileMu held exclusively.
+func (o *Object) closeFilesLocked(final bool) error {
 	if o.data == nil && o.log == nil {
 		return nil
 	}
