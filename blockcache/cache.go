@@ -64,6 +64,14 @@
 // the kernel's inode lock would, without spinning; readers never wait for
 // it.
 //
+// Blocks fetched ahead of their reader (WriteBlockAhead) are held back
+// from eviction until they are read (ReadAt, or Served when the reader took
+// them from the fetch itself), or for aheadHold at most (the reader closed
+// the file or stopped): a cache smaller than the readahead would otherwise
+// evict them before they are read and fetch them again, over and over. They
+// are bounded by half of Capacity; beyond that a block is written as an
+// ordinary one, so the cache always makes progress.
+//
 // A block is in the LRU exactly when its state is present: both change
 // together under Cache.mu and Object.mu. Eviction picks victims under
 // Cache.mu, skipping pinned blocks (ReadAt pins the blocks it reads; an open
@@ -161,6 +169,9 @@ type Stats struct {
 	// kernel directly), BackingOpens the Backings opened so far.
 	Backed       int
 	BackingOpens int64
+	// AheadBytes is the bytes of blocks fetched ahead of their reader and
+	// not read yet, held back from eviction.
+	AheadBytes int64
 }
 
 type blockKey struct {
@@ -204,6 +215,11 @@ type Cache struct {
 	// maxBytes/2), backedObjects their number.
 	pinnedBytes   int64
 	backedObjects int
+	// ahead holds the present blocks fetched ahead of their reader and not
+	// read yet, with when they were written (UnixNano); aheadBytes is
+	// their bytes (at most Capacity/2).
+	ahead      map[blockKey]int64
+	aheadBytes int64
 
 	closed   atomic.Bool
 	noPunch  atomic.Bool  // the filesystem cannot punch holes
@@ -248,6 +264,7 @@ func Open(opts Options) (*Cache, error) {
 		log: log, lock: lock, maxOpen: max(fdBudget(opts.MaxOpenFiles)/2, 1),
 		objects: make(map[string]weak.Pointer[Object]),
 		index:   make(map[nameKey]map[*Object]struct{}),
+		ahead:   make(map[blockKey]int64),
 		kick:    make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	c.lru, _ = simplelru.NewLRU[blockKey, int64](math.MaxInt, nil)
@@ -615,6 +632,7 @@ func (c *Cache) Stats() Stats {
 		Used: c.used, Limit: c.maxBytes, Blocks: c.lru.Len(), Objects: c.nObjects,
 		Evictions: c.evictions.Load(), CRCFailures: c.crcFailures.Load(), WriteErrors: c.writeErrors.Load(),
 		Backed: c.backedObjects, BackingOpens: c.backingOpens.Load(),
+		AheadBytes: c.aheadBytes,
 	}
 }
 
@@ -674,6 +692,7 @@ func (c *Cache) removeLocked(k blockKey, n int64) {
 	if !c.lru.Remove(k) {
 		return
 	}
+	c.servedLocked(k, n)
 	c.used -= n
 	o := k.o
 	if o.inLRU--; o.inLRU == 0 {
@@ -703,6 +722,13 @@ func (c *Cache) evictLocked(extra int64, spare blockKey) []blockKey {
 		k, n, ok := c.lru.GetOldest()
 		if !ok {
 			break
+		}
+		if at, ok := c.ahead[k]; ok {
+			if now := time.Now().UnixNano(); now-at < int64(aheadHold) {
+				c.lru.Get(k) // not read yet: about to be
+				continue
+			}
+			c.servedLocked(k, n) // its reader went away
 		}
 		o := k.o
 		o.mu.Lock()
@@ -734,6 +760,61 @@ func (c *Cache) evictLocked(extra int64, spare blockKey) []blockKey {
 		}
 	}
 	return victims
+}
+
+// aheadHold bounds how long a block fetched ahead is held back from
+// eviction while nobody reads it.
+var aheadHold = 30 * time.Second
+
+// Capacity is how many bytes of blocks the cache can hold now: MaxBytes,
+// or the cached bytes plus the free space above MinFree if that is less.
+// bounded is false when neither limit is set.
+func (c *Cache) Capacity() (n int64, bounded bool) {
+	c.refreshFree(true)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.capacityLocked()
+}
+
+func (c *Cache) capacityLocked() (n int64, bounded bool) {
+	n = math.MaxInt64
+	if c.maxBytes > 0 {
+		n, bounded = c.maxBytes, true
+	}
+	if c.minFree > 0 {
+		n, bounded = min(n, max(c.used+c.fsAvail-c.minFree, 0)), true
+	}
+	return n, bounded
+}
+
+// AheadRoom is how many more bytes of blocks read ahead the cache can hold
+// back until they are read (half its capacity, less those it holds).
+func (c *Cache) AheadRoom() int64 {
+	c.refreshFree(false)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	capacity, _ := c.capacityLocked()
+	return max(capacity/2-c.aheadBytes, 0)
+}
+
+// holdAheadLocked records block k (n bytes, just made present) as fetched
+// ahead of its reader, if that keeps such blocks within half the capacity.
+func (c *Cache) holdAheadLocked(k blockKey, n int64) {
+	if capacity, _ := c.capacityLocked(); c.aheadBytes+n > capacity/2 {
+		return
+	}
+	if _, ok := c.ahead[k]; !ok {
+		c.ahead[k] = time.Now().UnixNano()
+		c.aheadBytes += n
+	}
+}
+
+// servedLocked lets block k (n bytes) be evicted as any other: it was read.
+func (c *Cache) servedLocked(k blockKey, n int64) {
+	if _, ok := c.ahead[k]; ok {
+		delete(c.ahead, k)
+		c.aheadBytes -= n
+	}
 }
 
 // evict writes the tombstones of victims (picked by evictLocked) and

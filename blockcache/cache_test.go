@@ -1277,3 +1277,68 @@ func TestOpenFilesStayWithinTheBudget(t *testing.T) {
 		t.Fatalf("the backing file after the idle close: %v", err)
 	}
 }
+
+// Blocks written ahead of their reader are not evicted until read to their
+// end (or Served), within half the capacity, and for aheadHold at most.
+func TestBlocksReadAheadAreKeptUntilRead(t *testing.T) {
+	dir := t.TempDir()
+	c := open(t, dir, 8*bs) // holds back at most 4 blocks
+	va := version("ahead", 5*bs)
+	da := content(90, 5*bs)
+	a := object(t, c, va)
+	for b := range 4 {
+		off, n := va.BlockRange(b)
+		if err := a.WriteBlockAhead(b, da[off:off+n]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := c.Stats(); st.AheadBytes != 4*bs || c.AheadRoom() != 0 {
+		t.Fatalf("held %d bytes, room %d; want 4 blocks held and no room", st.AheadBytes, c.AheadRoom())
+	}
+	// Over the cap: an ordinary block.
+	writeBlockAhead(t, a, da, 4)
+	if st := c.Stats(); st.AheadBytes != 4*bs {
+		t.Fatalf("held %d bytes beyond half the capacity", st.AheadBytes)
+	}
+	fill := func(seed uint64) {
+		t.Helper()
+		writeAll(t, object(t, c, version(fmt.Sprintf("other%d", seed), 12*bs)), content(seed, 12*bs))
+	}
+	fill(91)
+	for b := range 4 {
+		if !a.Has(b) {
+			t.Fatalf("block %d, read ahead and not read yet, was evicted", b)
+		}
+	}
+	if a.Has(4) {
+		t.Fatal("block 4, written beyond the cap, was held back")
+	}
+	// Block 0 read whole, block 1 only in part, block 2 served from its
+	// fetch: 0 and 2 go, 1 and 3 stay.
+	mustRead(t, a, 0, bs)
+	mustRead(t, a, bs, bs/2)
+	a.Served(2, 2)
+	fill(92)
+	if a.Has(0) || a.Has(2) || !a.Has(1) || !a.Has(3) {
+		t.Fatalf("after reads: present %v %v %v %v, want false true false true", a.Has(0), a.Has(1), a.Has(2), a.Has(3))
+	}
+	// A reader that went away long ago holds nothing back.
+	old := aheadHold
+	aheadHold = 0
+	defer func() { aheadHold = old }()
+	fill(93)
+	if a.Has(1) || a.Has(3) {
+		t.Fatal("blocks held back past aheadHold")
+	}
+	if st := c.Stats(); st.AheadBytes != 0 || st.Used > 8*bs {
+		t.Fatalf("Stats = %+v", st)
+	}
+}
+
+func writeBlockAhead(t *testing.T, o *Object, data []byte, b int) {
+	t.Helper()
+	off, n := o.Version().BlockRange(b)
+	if err := o.WriteBlockAhead(b, data[off:off+n]); err != nil {
+		t.Fatal(err)
+	}
+}

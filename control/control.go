@@ -81,6 +81,14 @@ type Snapshot struct {
 	// Passthrough: files the kernel reads from the cache file directly.
 	PassthroughOpens  int64 `json:"passthrough_opens"`  // cache files handed to the kernel so far
 	PassthroughPinned int   `json:"passthrough_pinned"` // object versions pinned for it now
+
+	// Readahead: the window cap per file, and the bytes read ahead that
+	// the cache holds until they are read.
+	ReadaheadMax  int64 `json:"readahead_max_bytes"`
+	ReadaheadHeld int64 `json:"readahead_held_bytes"`
+	// CacheWarning says why the cache is too small for the readahead (set
+	// at mount), "" when it is not.
+	CacheWarning string `json:"cache_warning,omitempty"`
 }
 
 // RequestCounter is what the store offers (fetcher.OSSStore).
@@ -95,6 +103,7 @@ type Sources struct {
 	Store                        RequestCounter
 	Fetcher                      *fetcher.Fetcher
 	Cache                        *blockcache.Cache
+	CacheWarning                 string // the mount's warning that the cache is too small, if any
 }
 
 // Snapshot reads every counter now.
@@ -111,6 +120,7 @@ func (s *Sources) Snapshot() Snapshot {
 		CacheUsedBytes: cs.Used, CacheLimitBytes: cs.Limit, CacheObjects: cs.Objects, CacheBlocks: cs.Blocks,
 		Evictions: cs.Evictions, CRCFailures: cs.CRCFailures + fs.CRCMismatches, CacheWriteErrors: cs.WriteErrors + fs.CacheWriteErrors,
 		PassthroughOpens: cs.BackingOpens, PassthroughPinned: cs.Backed,
+		ReadaheadMax: s.Fetcher.MaxReadahead(), ReadaheadHeld: cs.AheadBytes, CacheWarning: s.CacheWarning,
 	}
 	if t := snap.CacheHitBytes + snap.CacheMissBytes; t > 0 {
 		snap.CacheHitRatio = float64(snap.CacheHitBytes) / float64(t)
@@ -133,6 +143,10 @@ func (s Snapshot) Format() string {
 	if errs == "" {
 		errs = " none"
 	}
+	warning := ""
+	if s.CacheWarning != "" {
+		warning = "warning      " + s.CacheWarning + "\n"
+	}
 	return fmt.Sprintf(`%s on %s (up %s)
 requests     GET %d  HEAD %d  LIST %d  (opens %d, part GETs %d, retries %d)
 conditional  %d sent, %d answered 304 Not Modified
@@ -140,9 +154,10 @@ fetched      %s
 cache reads  %s hit, %s miss (hit ratio %.1f%%)
 cache        %s of %s in %d blocks of %d objects; %d evictions, %d CRC failures, %d write errors
 passthrough  %d cache files handed to the kernel, %d objects pinned now
+readahead    up to %s per file; %s read ahead held in the cache until read
 in flight    %d GETs
 errors      %s
-`,
+%s`,
 		s.Source, s.Mountpoint, time.Duration(s.UptimeSecs*float64(time.Second)).Round(time.Second),
 		s.Requests[fetcher.OpGet], s.Requests[fetcher.OpHead], s.Requests[fetcher.OpList], s.Opens, s.PartGETs, s.Retries,
 		s.Conditional, s.NotModified,
@@ -150,7 +165,8 @@ errors      %s
 		Bytes(s.CacheHitBytes), Bytes(s.CacheMissBytes), 100*s.CacheHitRatio,
 		Bytes(s.CacheUsedBytes), limit, s.CacheBlocks, s.CacheObjects, s.Evictions, s.CRCFailures, s.CacheWriteErrors,
 		s.PassthroughOpens, s.PassthroughPinned,
-		s.InFlight, errs)
+		Bytes(s.ReadaheadMax), Bytes(s.ReadaheadHeld),
+		s.InFlight, errs, warning)
 }
 
 // Bytes formats a byte count with a binary unit ("1.5 GiB").

@@ -36,6 +36,7 @@ func (f *Fetcher) Warm(ctx context.Context, o *Object, progress func(done int64)
 				return err
 			}
 		}
+		o.Blocks.Served(b, b) // nobody needs it held back for a read
 		_, bLen := o.blockSpan(b)
 		done += bLen
 		if progress != nil {

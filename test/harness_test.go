@@ -62,6 +62,7 @@ type env struct {
 	logFile  string
 	cmd      *exec.Cmd
 	exited   chan struct{}
+	stderr   *syncBuffer // the daemon's stderr, since the last mount
 }
 
 func newEnv(t *testing.T) *env {
@@ -104,8 +105,9 @@ func (e *env) mount(opts ...string) {
 	o = append(o, opts...)
 	cmd := exec.Command(*ossmountBin, testBucket, e.mnt, "-f", "-o", strings.Join(o, ","))
 	cmd.Env = append(os.Environ(), "OSS_ACCESS_KEY_ID="+testAK, "OSS_ACCESS_KEY_SECRET="+testSK)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	e.stderr = stderr
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}

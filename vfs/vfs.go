@@ -569,6 +569,7 @@ func (h *Handle) Release() {
 	if h.closed.Swap(true) {
 		return
 	}
+	h.v.fetch.ReleaseReadahead(h.object, &h.ra)
 	h.v.mu.Lock()
 	defer h.v.mu.Unlock()
 	if oo := h.v.objects[h.object.ID]; oo != nil {

@@ -16,11 +16,11 @@ import (
 // commands) and, with metrics_addr, the Prometheus listener; the returned
 // func stops them. It runs before the mount so a taken metrics port fails
 // the mount command with one line rather than after the mount is live.
-func startControl(cfg *config.Config, source string, store *fetcher.OSSStore, core *vfs.FS, fetch *fetcher.Fetcher, cache *blockcache.Cache, log *slog.Logger) (stop func(), err error) {
+func startControl(cfg *config.Config, source string, store *fetcher.OSSStore, core *vfs.FS, fetch *fetcher.Fetcher, cache *blockcache.Cache, cacheWarning string, log *slog.Logger) (stop func(), err error) {
 	srv, err := control.Start(control.SocketPath(cfg.CacheDir), cfg.MetricsAddr, &control.Daemon{
 		Sources: control.Sources{
 			Source: source, Mountpoint: cfg.Mountpoint, CacheDir: cfg.CacheDir, Started: time.Now(),
-			Store: store, Fetcher: fetch, Cache: cache,
+			Store: store, Fetcher: fetch, Cache: cache, CacheWarning: cacheWarning,
 		},
 		FS: core, Log: log,
 	})

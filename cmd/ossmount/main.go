@@ -108,8 +108,14 @@ func parent(args []string) int {
 		fail(fmt.Errorf("starting daemon: %w", err))
 	}
 	w.Close()
-	line, _ := bufio.NewReader(r).ReadString('\n')
+	br := bufio.NewReader(r)
+	line, _ := br.ReadString('\n')
 	line = strings.TrimSpace(line)
+	for strings.HasPrefix(line, "warning: ") {
+		fmt.Fprintf(os.Stderr, "ossmount: %s\n", line)
+		line, _ = br.ReadString('\n')
+		line = strings.TrimSpace(line)
+	}
 	if line == "ok" {
 		_ = cmd.Process.Release()
 		return 0
@@ -154,8 +160,19 @@ func run(cfg *config.Config, ready io.WriteCloser) error {
 	if err != nil {
 		return fmt.Errorf("cache dir %s: %w", cfg.CacheDir, err)
 	}
+	window, cacheWarning := readaheadWindow(cfg, cache)
+	if cacheWarning != "" {
+		log.Warn(cacheWarning)
+		switch {
+		case ready != nil:
+			fmt.Fprintf(ready, "warning: %s\n", cacheWarning) // the parent prints it
+		case cfg.LogFile != "":
+			fmt.Fprintf(os.Stderr, "ossmount: warning: %s\n", cacheWarning)
+		}
+	}
 	fetch := fetcher.New(store, fetcher.Config{
 		PartSize: cfg.PartSize, Parallel: cfg.Parallel, Retries: cfg.Retries, ReadTimeout: cfg.ReadTimeout, Logger: log,
+		MaxReadahead: window, AheadRoom: cache.AheadRoom,
 	})
 	core := vfs.New(vfs.Options{
 		Bucket: cfg.Bucket, Prefix: cfg.Prefix, BlockSize: cfg.BlockSize, Revalidate: cfg.Revalidate,
@@ -166,7 +183,7 @@ func run(cfg *config.Config, ready io.WriteCloser) error {
 	if cfg.Prefix != "" {
 		fsName += ":/" + strings.TrimSuffix(cfg.Prefix, "/")
 	}
-	stopControl, err := startControl(cfg, fsName, store, core, fetch, cache, log)
+	stopControl, err := startControl(cfg, fsName, store, core, fetch, cache, cacheWarning, log)
 	if err != nil {
 		cache.Close()
 		return err
@@ -214,6 +231,27 @@ func run(cfg *config.Config, ready io.WriteCloser) error {
 	}
 	log.Info("unmounted", "mountpoint", cfg.Mountpoint)
 	return nil
+}
+
+// readaheadWindow returns the readahead window cap per file: the default
+// for parallel × part_size, cut to half of what the cache can hold when
+// that is less than two windows (blocks read ahead are held in the cache
+// until read), with a warning that says so.
+func readaheadWindow(cfg *config.Config, cache *blockcache.Cache) (int64, string) {
+	max := fetcher.DefaultMaxReadahead(cfg.Parallel, cfg.PartSize)
+	capacity, bounded := cache.Capacity()
+	window, fits := fetcher.WindowFor(max, capacity, cfg.BlockSize)
+	if !bounded || fits {
+		return max, ""
+	}
+	cut := "reads ahead are cut to " + control.Bytes(window) + " per file"
+	if window < 0 {
+		cut = "files are not read ahead"
+	}
+	return window, fmt.Sprintf("the cache can hold %s (cache_size %s, or the free space of %s less min_free %s), "+
+		"less than two readahead windows of %s: %s; raise cache_size or lower min_free",
+		control.Bytes(capacity), control.Bytes(cfg.CacheSize), cfg.CacheDir, control.Bytes(cfg.MinFree),
+		control.Bytes(max), cut)
 }
 
 // unmountRetry is how often a busy mount is tried again after a signal.
