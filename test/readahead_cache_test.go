@@ -32,25 +32,9 @@ func TestReadaheadFitsASmallCache(t *testing.T) {
 	if out, errs, code := ossmountCmd(t, "stats", e.mnt); code != 0 || !strings.Contains(out, warning) {
 		t.Errorf("ossmount stats does not show the warning (exit %d, %s):\n%s", code, errs, out)
 	}
-	f, err := os.Open(e.path("big.bin"))
+	got, err := slowSequentialRead(e.path("big.bin"), 4*mib)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	got := make([]byte, 0, size)
-	buf := make([]byte, 256<<10)
-	for {
-		n, err := f.Read(buf)
-		got = append(got, buf[:n]...)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(got)%(4*mib) == 0 {
-			time.Sleep(2 * time.Millisecond) // a reader slower than the link
-		}
 	}
 	assertSame(t, "big.bin", got, want)
 	fetched := bodyBytes(e.gets("big.bin"))
@@ -83,30 +67,9 @@ func TestTwoReadersShareASmallCache(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			f, err := os.Open(e.path(name))
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer f.Close()
-			got := make([]byte, 0, size)
-			buf := make([]byte, 256<<10)
-			for {
-				n, err := f.Read(buf)
-				got = append(got, buf[:n]...)
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if len(got)%(2*mib) == 0 {
-					time.Sleep(2 * time.Millisecond)
-				}
-			}
-			if !bytes.Equal(got, wants[i]) {
-				t.Errorf("%s: wrong bytes", name)
+			got, err := slowSequentialRead(e.path(name), 2*mib)
+			if err != nil || !bytes.Equal(got, wants[i]) {
+				t.Errorf("%s: %d bytes, %v (or wrong bytes)", name, len(got), err)
 			}
 		}()
 	}
@@ -117,6 +80,32 @@ func TestTwoReadersShareASmallCache(t *testing.T) {
 		if fetched > size*11/10 {
 			t.Errorf("%s: two sequential readers through a 16 MiB cache fetched %.2f× the file; GETs: %s",
 				name, float64(fetched)/size, getRanges(e.gets(name)))
+		}
+	}
+}
+
+// slowSequentialRead reads file p from start to end in 256 KiB reads,
+// pausing a little every pauseEvery bytes: a reader slower than the link,
+// so that readahead runs ahead of it.
+func slowSequentialRead(p string, pauseEvery int) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var got []byte
+	buf := make([]byte, 256<<10)
+	for {
+		n, err := f.Read(buf)
+		got = append(got, buf[:n]...)
+		if err == io.EOF {
+			return got, nil
+		}
+		if err != nil {
+			return got, err
+		}
+		if len(got)%pauseEvery == 0 {
+			time.Sleep(2 * time.Millisecond)
 		}
 	}
 }
