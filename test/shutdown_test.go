@@ -29,12 +29,7 @@ func TestSIGTERMWithAnOpenFileUnmountsWhenClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The unmount waits for the file, which is still served meanwhile.
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(readLog(e), `msg="mount busy`); {
-		if time.Now().After(deadline) {
-			t.Fatal("no \"mount busy\" line logged after SIGTERM with a file open")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	e.waitLogged(t, `msg="mount busy`)
 	rest, err := io.ReadAll(f)
 	if err != nil {
 		t.Fatalf("reading the open file after SIGTERM: %v", err)
@@ -61,4 +56,54 @@ func TestSIGTERMWithAnOpenFileUnmountsWhenClosed(t *testing.T) {
 	if !strings.Contains(readLog(e), "msg=unmounted") {
 		t.Error("no clean unmount logged")
 	}
+}
+
+// waitLogged waits until the daemon's log has line.
+func (e *env) waitLogged(t *testing.T, line string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(readLog(e), line); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not logged", line)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A second SIGTERM detaches a busy mount at once (lazy unmount); the open
+// file still reads, and the daemon exits 0 once it is closed.
+func TestSecondSIGTERMDetachesABusyMount(t *testing.T) {
+	e := newEnv(t)
+	want := pattern(76, 2*mib)
+	e.put("open.bin", want)
+	e.mount()
+	f, err := os.Open(e.path("open.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for range 2 {
+		if err := e.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		e.waitLogged(t, `msg="mount busy`)
+	}
+	e.waitLogged(t, "lazy unmount")
+	if isMounted(e.mnt) {
+		t.Fatal("still mounted after the second SIGTERM")
+	}
+	got, err := io.ReadAll(f)
+	if err != nil {
+		t.Fatalf("reading the open file of a detached mount: %v", err)
+	}
+	assertSame(t, "open file of a detached mount", got, want)
+	f.Close()
+	select {
+	case <-e.exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the daemon is still running 20 s after the last open file was closed")
+	}
+	if code := e.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("daemon exit code %d, want 0", code)
+	}
+	e.cmd = nil
 }

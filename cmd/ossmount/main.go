@@ -238,11 +238,11 @@ func run(cfg *config.Config, ready io.WriteCloser) error {
 // that is less than two windows (blocks read ahead are held in the cache
 // until read), with a warning that says so.
 func readaheadWindow(cfg *config.Config, cache *blockcache.Cache) (int64, string) {
-	max := fetcher.DefaultMaxReadahead(cfg.Parallel, cfg.PartSize)
+	full := fetcher.DefaultMaxReadahead(cfg.Parallel, cfg.PartSize)
 	capacity, bounded := cache.Capacity()
-	window, fits := fetcher.WindowFor(max, capacity, cfg.BlockSize)
+	window, fits := fetcher.WindowFor(full, capacity, cfg.BlockSize)
 	if !bounded || fits {
-		return max, ""
+		return full, ""
 	}
 	cut := "reads ahead are cut to " + control.Bytes(window) + " per file"
 	if window < 0 {
@@ -251,7 +251,7 @@ func readaheadWindow(cfg *config.Config, cache *blockcache.Cache) (int64, string
 	return window, fmt.Sprintf("the cache can hold %s (cache_size %s, or the free space of %s less min_free %s), "+
 		"less than two readahead windows of %s: %s; raise cache_size or lower min_free",
 		control.Bytes(capacity), control.Bytes(cfg.CacheSize), cfg.CacheDir, control.Bytes(cfg.MinFree),
-		control.Bytes(max), cut)
+		control.Bytes(full), cut)
 }
 
 // unmountRetry is how often a busy mount is tried again after a signal.
@@ -287,7 +287,11 @@ func unmountOnSignal(sigs <-chan os.Signal, served <-chan struct{}, server *fuse
 			log.Info("signal: detaching the busy mount (lazy unmount)", "signal", s.String())
 			if err := lazyUnmount(mountpoint); err != nil {
 				log.Error("lazy unmount failed", "err", err)
+				continue
 			}
+			// Detached: the path may get another mount, which is not
+			// ours to unmount; wait for the open files to close.
+			t.Stop()
 		case <-t.C:
 			if tryUnmount(server, mountpoint) == nil {
 				return
