@@ -69,8 +69,9 @@
 // them from the fetch itself), or for aheadHold at most (the reader closed
 // the file or stopped): a cache smaller than the readahead would otherwise
 // evict them before they are read and fetch them again, over and over. They
-// are bounded by half of Capacity; beyond that a block is written as an
-// ordinary one, so the cache always makes progress.
+// are bounded by half of Capacity less the bytes pinned by Backings;
+// beyond that a block is written as an ordinary one, so the cache always
+// makes progress.
 //
 // A block is in the LRU exactly when its state is present: both change
 // together under Cache.mu and Object.mu. Eviction picks victims under
@@ -788,19 +789,26 @@ func (c *Cache) capacityLocked() (n int64, bounded bool) {
 }
 
 // AheadRoom is how many more bytes of blocks read ahead the cache can hold
-// back until they are read (half its capacity, less those it holds).
+// back until they are read (see aheadCapLocked), less those it holds.
 func (c *Cache) AheadRoom() int64 {
 	c.refreshFree(false)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return max(c.aheadCapLocked()-c.aheadBytes, 0)
+}
+
+// aheadCapLocked bounds the bytes held back for readers: half of what the
+// cache can hold besides the versions pinned for passthrough, so that
+// eviction always has the other half to work with.
+func (c *Cache) aheadCapLocked() int64 {
 	capacity, _ := c.capacityLocked()
-	return max(capacity/2-c.aheadBytes, 0)
+	return max(capacity-c.pinnedBytes, 0) / 2
 }
 
 // holdAheadLocked records block k (n bytes, just made present) as fetched
 // ahead of its reader, if that keeps such blocks within half the capacity.
 func (c *Cache) holdAheadLocked(k blockKey, n int64) {
-	if capacity, _ := c.capacityLocked(); c.aheadBytes+n > capacity/2 {
+	if c.aheadBytes+n > c.aheadCapLocked() {
 		return
 	}
 	if _, ok := c.ahead[k]; !ok {
