@@ -112,7 +112,9 @@ func (f *Fetcher) SetHead(o *Object, b []byte) {
 		o.head.Store(nil)
 		return
 	}
-	f.start(o, 0, int(max(f.cfg.PartSize/o.BlockSize, 1))-1, false)
+	// Not held in the cache as read ahead: many opens read only the
+	// first bytes of a file (file(1), thumbnails).
+	f.startParts(o, 0, int(max(f.cfg.PartSize/o.BlockSize, 1))-1, false, false)
 }
 
 func (o *Object) numBlocks() int {
@@ -464,8 +466,14 @@ func (f *Fetcher) readBlock(ctx context.Context, o *Object, b int, dst []byte, l
 // start makes sure every block in [first, last] that is not cached has an
 // in-flight fetch, planning new parts over runs of the blocks that have
 // none. With want it returns the in-flight entries of those blocks, each
-// with a reference the caller must release.
+// with a reference the caller must release; without, the parts it starts
+// are readahead (their blocks are held in the cache until read).
 func (f *Fetcher) start(o *Object, first, last int, want bool) map[int]*blockFetch {
+	return f.startParts(o, first, last, want, !want)
+}
+
+// startParts is start, with ahead saying whether new parts are readahead.
+func (f *Fetcher) startParts(o *Object, first, last int, want, ahead bool) map[int]*blockFetch {
 	last = min(last, o.numBlocks()-1)
 	var waits map[int]*blockFetch
 	maxRun := int(max(f.cfg.PartSize/o.BlockSize, 1))
@@ -500,13 +508,13 @@ func (f *Fetcher) start(o *Object, first, last int, want bool) map[int]*blockFet
 	}
 	f.mu.Unlock()
 	for _, r := range runs {
-		if !want {
+		if ahead {
 			lo, _ := o.blockSpan(r.first)
 			hiOff, hiLen := o.blockSpan(r.first + len(r.entries) - 1)
 			f.aheadInFlight.Add(hiOff + hiLen - lo)
 		}
 		f.wg.Add(1)
-		go f.runPart(o, r.first, r.entries, true, !want)
+		go f.runPart(o, r.first, r.entries, true, ahead)
 	}
 	return waits
 }
