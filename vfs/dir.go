@@ -287,7 +287,8 @@ func (v *FS) pageEntries(prefix string, page fetcher.ListPage) []Entry {
 // for any directory listing. A new opendir or a rewind takes a fresh
 // listing once the TTL has passed.
 
-// readerOpenedLocked registers one more open reader of listing l of dir. v.mu held.
+// readerOpenedLocked registers one more open reader of listing l of dir.
+// v.mu held.
 func (v *FS) readerOpenedLocked(dir string, l *listing) {
 	m := v.reading[dir]
 	if m == nil {
@@ -308,8 +309,8 @@ func (v *FS) readerClosedLocked(dir string, l *listing) {
 	}
 }
 
-// beingReadLocked returns the listings of dir that open readers are returning.
-// v.mu held.
+// beingReadLocked returns the listings of dir that open readers are
+// returning. v.mu held.
 func (v *FS) beingReadLocked(dir string) []*listing {
 	m := v.reading[dir]
 	if len(m) == 0 {

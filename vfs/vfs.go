@@ -115,14 +115,17 @@ type FS struct {
 
 	// mu guards the maps below. Never held across a request or disk I/O.
 	mu      sync.Mutex
-	dirs    map[string]*listing         // dir path ("" = root) → its listing, complete or arriving
-	reading map[string]map[*listing]int // dir path → listings open DirReaders return → how many (dir.go)
-	lookups map[string]lookupHit        // file path → last lookup answer
-	inos    map[inoKey]uint64           // (path, isDir) → inode number, never reused
-	nextIno uint64                      //
-	objects map[string]*openObject      // version ID → shared object state of open handles
-	hidden  map[string]bool             // keys already logged as hidden (bounded)
-	gens    map[string]fileGen          // file path → the version its current generation stands for
+	dirs    map[string]*listing    // dir path ("" = root) → its listing, complete or arriving
+	lookups map[string]lookupHit   // file path → last lookup answer
+	inos    map[inoKey]uint64      // (path, isDir) → inode number, never reused
+	nextIno uint64                 //
+	objects map[string]*openObject // version ID → shared object state of open handles
+	hidden  map[string]bool        // keys already logged as hidden (bounded)
+	gens    map[string]fileGen     // file path → the version its current generation stands for
+
+	// reading: dir path → the listings its open DirReaders return → how
+	// many readers (dir.go). Guarded by mu.
+	reading map[string]map[*listing]int
 
 	openFlight singleflight.Group // revalidations in flight, by key and conditions
 }
