@@ -13,8 +13,9 @@
 // readers get each page's entries as it arrives, and all readers of a
 // directory share one listing (dir.go). Listings and lookups are cached for
 // MetadataTTL (misses for NegativeTTL); a lookup in a directory whose
-// listing is fresh, or still arriving and has the name, is answered from
-// it, so `ls -l` sends no HEAD per file. A lookup otherwise sends a HEAD
+// listing is fresh, or still arriving and has the name, or is being read
+// by an open directory handle and has the name (however old), is answered
+// from it, so `ls -l` sends no HEAD per file, however slow. A lookup otherwise sends a HEAD
 // of the key and a one-key listing of "key/" concurrently (one round
 // trip).
 //
