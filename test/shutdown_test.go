@@ -41,21 +41,7 @@ func TestSIGTERMWithAnOpenFileUnmountsWhenClosed(t *testing.T) {
 	default:
 	}
 	f.Close()
-	select {
-	case <-e.exited:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the daemon is still running 20 s after the last open file was closed")
-	}
-	if code := e.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("daemon exit code %d, want 0", code)
-	}
-	e.cmd = nil
-	if isMounted(e.mnt) {
-		t.Fatal("the mountpoint is still mounted")
-	}
-	if !strings.Contains(readLog(e), "msg=unmounted") {
-		t.Error("no clean unmount logged")
-	}
+	e.waitExitedCleanly(t)
 }
 
 // waitLogged waits until the daemon's log has line.
@@ -97,6 +83,14 @@ func TestSecondSIGTERMDetachesABusyMount(t *testing.T) {
 	}
 	assertSame(t, "open file of a detached mount", got, want)
 	f.Close()
+	e.waitExitedCleanly(t)
+}
+
+// waitExitedCleanly waits for the daemon to exit (the last open file was
+// just closed) and checks it exited 0, unmounted, with a clean unmount
+// logged.
+func (e *env) waitExitedCleanly(t *testing.T) {
+	t.Helper()
 	select {
 	case <-e.exited:
 	case <-time.After(20 * time.Second):
@@ -106,4 +100,10 @@ func TestSecondSIGTERMDetachesABusyMount(t *testing.T) {
 		t.Fatalf("daemon exit code %d, want 0", code)
 	}
 	e.cmd = nil
+	if isMounted(e.mnt) {
+		t.Fatal("the mountpoint is still mounted")
+	}
+	if !strings.Contains(readLog(e), "msg=unmounted") {
+		t.Error("no clean unmount logged")
+	}
 }
