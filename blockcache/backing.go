@@ -119,7 +119,7 @@ func (b *Backing) Close() error {
 		o := b.o
 		o.unpinWhole()
 		if !o.c.closed.Load() {
-			o.c.touch(o, 0, o.nb-1)
+			o.c.touch(o, 0, o.nb-1, o.nb-1)
 		}
 	})
 	return err

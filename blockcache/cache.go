@@ -64,6 +64,15 @@
 // the kernel's inode lock would, without spinning; readers never wait for
 // it.
 //
+// Blocks fetched ahead of their reader (WriteBlockAhead) are held back
+// from eviction until they are read (ReadAt, or Served when the reader took
+// them from the fetch itself), or for aheadHold at most (the reader closed
+// the file or stopped): a cache smaller than the readahead would otherwise
+// evict them before they are read and fetch them again, over and over. They
+// are bounded by half of Capacity less the bytes pinned by Backings;
+// beyond that a block is written as an ordinary one, so the cache always
+// makes progress.
+//
 // A block is in the LRU exactly when its state is present: both change
 // together under Cache.mu and Object.mu. Eviction picks victims under
 // Cache.mu, skipping pinned blocks (ReadAt pins the blocks it reads; an open
@@ -79,8 +88,13 @@
 // blocks or open files; any other object lives only while a caller holds
 // it, so memory does not grow with the number of versions ever opened. To
 // bound file descriptors, the files of the least recently used objects are
-// synced and closed beyond a budget derived from RLIMIT_NOFILE, and
-// reopened on demand.
+// synced and closed beyond a budget derived from RLIMIT_NOFILE
+// (Options.MaxOpenFiles), and those of objects unused for idleClose are
+// closed too, so an idle mount holds next to none; files reopen on demand.
+// Files in use are never closed: a reader or writer holds Object.fileMu
+// shared, and closing only tries the exclusive lock (closeIdle skips an
+// object it cannot get). A Backing has a descriptor of its own, which the
+// kernel holds until it lets go of the file; the budget does not touch it.
 package blockcache
 
 import (
@@ -135,6 +149,10 @@ type Options struct {
 	// evicted, and writes refused when there is nothing left to evict, to
 	// keep it. Checked with statfs at most every second. 0 disables.
 	MinFree int64
+	// MaxOpenFiles is the budget of file descriptors for cache files (two
+	// per object version with open files); 0 means a quarter of
+	// RLIMIT_NOFILE, at most maxFDBudget.
+	MaxOpenFiles int
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -152,6 +170,9 @@ type Stats struct {
 	// kernel directly), BackingOpens the Backings opened so far.
 	Backed       int
 	BackingOpens int64
+	// AheadBytes is the bytes of blocks fetched ahead of their reader and
+	// not read yet, held back from eviction.
+	AheadBytes int64
 }
 
 type blockKey struct {
@@ -187,13 +208,19 @@ type Cache struct {
 	index    map[nameKey]map[*Object]struct{}
 	nObjects int
 	// open lists the objects whose files are open, least recently used
-	// first, to bound the number of open file descriptors.
-	open  *simplelru.LRU[*Object, struct{}]
+	// first, to bound the number of open file descriptors; the value is
+	// when the object was last used (UnixNano), for closing idle files.
+	open  *simplelru.LRU[*Object, int64]
 	clock uint64 // use counter for Object.lastUse
 	// pinnedBytes is the bytes of objects pinned whole by Backings (at most
 	// maxBytes/2), backedObjects their number.
 	pinnedBytes   int64
 	backedObjects int
+	// ahead holds the present blocks fetched ahead of their reader and not
+	// read yet, with when they were written (UnixNano); aheadBytes is
+	// their bytes (at most Capacity/2).
+	ahead      map[blockKey]int64
+	aheadBytes int64
 
 	closed   atomic.Bool
 	noPunch  atomic.Bool  // the filesystem cannot punch holes
@@ -235,13 +262,14 @@ func Open(opts Options) (*Cache, error) {
 	}
 	c := &Cache{
 		dir: dir, objDir: objDir, maxBytes: max(opts.MaxBytes, 0), minFree: max(opts.MinFree, 0),
-		log: log, lock: lock, maxOpen: fdBudget(),
+		log: log, lock: lock, maxOpen: max(fdBudget(opts.MaxOpenFiles)/2, 1),
 		objects: make(map[string]weak.Pointer[Object]),
 		index:   make(map[nameKey]map[*Object]struct{}),
+		ahead:   make(map[blockKey]int64),
 		kick:    make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	c.lru, _ = simplelru.NewLRU[blockKey, int64](math.MaxInt, nil)
-	c.open, _ = simplelru.NewLRU[*Object, struct{}](math.MaxInt, nil)
+	c.open, _ = simplelru.NewLRU[*Object, int64](math.MaxInt, nil)
 	if err := c.scan(); err != nil {
 		lock.Close()
 		return nil, err
@@ -336,13 +364,26 @@ func lockDir(dir string, log *slog.Logger) (*os.File, error) {
 	}
 }
 
-// fdBudget is how many objects may keep their two files open at once.
-func fdBudget() int {
+// maxFDBudget caps the default budget of cache file descriptors: past a
+// few hundred objects, reopening a file costs less than the descriptors
+// an idle mount would hold.
+const maxFDBudget = 1024
+
+// idleClose: the files of an object unused this long are closed.
+var idleClose = time.Minute
+
+// fdBudget is the number of file descriptors cache files may hold: n, or
+// a quarter of the soft RLIMIT_NOFILE (which the Go runtime raises to the
+// hard limit at start), between 16 and maxFDBudget.
+func fdBudget(n int) int {
+	if n > 0 {
+		return n
+	}
 	var r unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
-		return 128
+		return 256
 	}
-	return int(min(max(r.Cur/8, 32), 4096))
+	return int(min(max(r.Cur/4, 16), maxFDBudget))
 }
 
 func isID(s string) bool {
@@ -592,6 +633,7 @@ func (c *Cache) Stats() Stats {
 		Used: c.used, Limit: c.maxBytes, Blocks: c.lru.Len(), Objects: c.nObjects,
 		Evictions: c.evictions.Load(), CRCFailures: c.crcFailures.Load(), WriteErrors: c.writeErrors.Load(),
 		Backed: c.backedObjects, BackingOpens: c.backingOpens.Load(),
+		AheadBytes: c.aheadBytes,
 	}
 }
 
@@ -651,6 +693,7 @@ func (c *Cache) removeLocked(k blockKey, n int64) {
 	if !c.lru.Remove(k) {
 		return
 	}
+	c.servedLocked(k, n)
 	c.used -= n
 	o := k.o
 	if o.inLRU--; o.inLRU == 0 {
@@ -680,6 +723,13 @@ func (c *Cache) evictLocked(extra int64, spare blockKey) []blockKey {
 		k, n, ok := c.lru.GetOldest()
 		if !ok {
 			break
+		}
+		if at, ok := c.ahead[k]; ok {
+			if now := time.Now().UnixNano(); now-at < int64(aheadHold) {
+				c.lru.Get(k) // not read yet: about to be
+				continue
+			}
+			c.servedLocked(k, n) // its reader went away
 		}
 		o := k.o
 		o.mu.Lock()
@@ -711,6 +761,68 @@ func (c *Cache) evictLocked(extra int64, spare blockKey) []blockKey {
 		}
 	}
 	return victims
+}
+
+// aheadHold bounds how long a block fetched ahead is held back from
+// eviction while nobody reads it.
+var aheadHold = 30 * time.Second
+
+// Capacity is how many bytes of blocks the cache can hold now: MaxBytes,
+// or the cached bytes plus the free space above MinFree if that is less.
+// bounded is false when neither limit is set.
+func (c *Cache) Capacity() (n int64, bounded bool) {
+	c.refreshFree(true)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.capacityLocked()
+}
+
+func (c *Cache) capacityLocked() (n int64, bounded bool) {
+	n = math.MaxInt64
+	if c.maxBytes > 0 {
+		n, bounded = c.maxBytes, true
+	}
+	if c.minFree > 0 {
+		n, bounded = min(n, max(c.used+c.fsAvail-c.minFree, 0)), true
+	}
+	return n, bounded
+}
+
+// AheadRoom is how many more bytes of blocks read ahead the cache can hold
+// back until they are read (see aheadCapLocked), less those it holds.
+func (c *Cache) AheadRoom() int64 {
+	c.refreshFree(false)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return max(c.aheadCapLocked()-c.aheadBytes, 0)
+}
+
+// aheadCapLocked bounds the bytes held back for readers: half of what the
+// cache can hold besides the versions pinned for passthrough, so that
+// eviction always has the other half to work with.
+func (c *Cache) aheadCapLocked() int64 {
+	capacity, _ := c.capacityLocked()
+	return max(capacity-c.pinnedBytes, 0) / 2
+}
+
+// holdAheadLocked records block k (n bytes, just made present) as fetched
+// ahead of its reader, if that keeps such blocks within half the capacity.
+func (c *Cache) holdAheadLocked(k blockKey, n int64) {
+	if c.aheadBytes+n > c.aheadCapLocked() {
+		return
+	}
+	if _, ok := c.ahead[k]; !ok {
+		c.ahead[k] = time.Now().UnixNano()
+		c.aheadBytes += n
+	}
+}
+
+// servedLocked lets block k (n bytes) be evicted as any other: it was read.
+func (c *Cache) servedLocked(k blockKey, n int64) {
+	if _, ok := c.ahead[k]; ok {
+		delete(c.ahead, k)
+		c.aheadBytes -= n
+	}
 }
 
 // evict writes the tombstones of victims (picked by evictLocked) and
@@ -794,11 +906,18 @@ func (c *Cache) writeFailed(o *Object, b int, err error) {
 		"kind", kind, "key", o.v.Key, "block", b, "err", err)
 }
 
+// usedLocked marks o's open files as just used. c.mu held.
+func (c *Cache) usedLocked(o *Object) {
+	if c.open.Contains(o) {
+		c.open.Add(o, time.Now().UnixNano())
+	}
+}
+
 // opened records that o's files are open, and wakes the maintenance loop
 // when too many are.
 func (c *Cache) opened(o *Object) {
 	c.mu.Lock()
-	c.open.Add(o, struct{}{})
+	c.open.Add(o, time.Now().UnixNano())
 	over := c.open.Len() > c.maxOpen
 	c.mu.Unlock()
 	if over {
@@ -826,7 +945,7 @@ func (c *Cache) loop() {
 		case <-c.stop:
 			return
 		case <-c.kick:
-			c.closeIdle()
+			c.closeIdle(time.Time{})
 		case <-t.C:
 			c.maintain()
 		}
@@ -842,7 +961,7 @@ func (c *Cache) maintain() {
 			c.logOnce("sync", "cache: sync failed", "key", o.v.Key, "err", err)
 		}
 	}
-	c.closeIdle()
+	c.closeIdle(time.Now().Add(-idleClose))
 	if c.minFree > 0 {
 		c.refreshFree(true)
 		c.mu.Lock()
@@ -853,19 +972,38 @@ func (c *Cache) maintain() {
 }
 
 // closeIdle closes the files of the least recently used objects while more
-// than maxOpen objects have theirs open.
-func (c *Cache) closeIdle() {
-	for {
+// than maxOpen objects have theirs open, and those last used before
+// idleSince. An object in use (its files held by a read or a write) is
+// skipped and counts as just used.
+func (c *Cache) closeIdle(idleSince time.Time) {
+	c.mu.Lock()
+	tries := c.open.Len()
+	c.mu.Unlock()
+	for ; tries > 0; tries-- {
 		c.mu.Lock()
-		o, _, ok := c.open.GetOldest()
-		if !ok || c.open.Len() <= c.maxOpen {
+		o, usedAt, ok := c.open.GetOldest()
+		if !ok || c.open.Len() <= c.maxOpen && usedAt >= idleSince.UnixNano() {
 			c.mu.Unlock()
 			return
 		}
 		c.open.Remove(o)
 		c.mu.Unlock()
-		if err := o.closeFiles(false); err != nil {
+		closed, err := o.closeFilesIfUnused()
+		if err != nil {
 			c.logOnce("close", "cache: closing files failed", "key", o.v.Key, "err", err)
 		}
+		if !closed {
+			c.mu.Lock()
+			c.open.Add(o, time.Now().UnixNano())
+			c.mu.Unlock()
+		}
 	}
+}
+
+// OpenFiles returns the number of object versions whose cache files are
+// open now, and the budget (Options.MaxOpenFiles) in versions.
+func (c *Cache) OpenFiles() (open, budget int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.open.Len(), c.maxOpen
 }

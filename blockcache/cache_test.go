@@ -635,7 +635,7 @@ func TestConcurrent(t *testing.T) {
 			for _, o := range objs {
 				o.sync()
 			}
-			c.closeIdle()
+			c.closeIdle(time.Time{})
 			time.Sleep(time.Millisecond)
 		}
 	}()
@@ -901,7 +901,7 @@ func (c *Cache) closeIdleAll() {
 	n := c.maxOpen
 	c.maxOpen = 0
 	c.mu.Unlock()
-	c.closeIdle()
+	c.closeIdle(time.Time{})
 	c.mu.Lock()
 	c.maxOpen = n
 	c.mu.Unlock()
@@ -919,7 +919,7 @@ func TestFdBudget(t *testing.T) {
 		writeAll(t, o, content(uint64(50+i), bs))
 		objs = append(objs, o)
 	}
-	c.closeIdle()
+	c.closeIdle(time.Time{})
 	c.mu.Lock()
 	n := c.open.Len()
 	c.mu.Unlock()
@@ -1184,5 +1184,165 @@ func TestConcurrentFirstReadsShareTheCheck(t *testing.T) {
 	}
 	if st := c.Stats(); st.CRCFailures != 1 || st.Blocks != 3 {
 		t.Errorf("Stats = %+v, want one CRC failure and 3 blocks left", st)
+	}
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// Cache files hold at most the fd budget (beyond a few just opened, which
+// the maintenance loop closes), reads of closed versions reopen them and
+// return the right bytes, an idle cache closes all of them, and files in
+// use or lent to the kernel as backing files are never closed.
+func TestOpenFilesStayWithinTheBudget(t *testing.T) {
+	dir := t.TempDir()
+	const budget = 8 // descriptors: 4 versions
+	c, err := Open(Options{Dir: dir, MaxOpenFiles: budget, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	base := openFDs(t)
+	waitWithin := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for openFDs(t)-base > budget {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d descriptors open beyond the %d before, budget %d", what, openFDs(t)-base, base, budget)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	const versions = 200
+	var objs []*Object
+	for i := range versions {
+		o := object(t, c, version(fmt.Sprintf("v%03d", i), 2*bs))
+		writeAll(t, o, content(uint64(1000+i), 2*bs))
+		objs = append(objs, o)
+		// Read back an older version: its files reopen.
+		j := i / 2
+		if got := mustRead(t, objs[j], 0, 2*bs); !bytes.Equal(got, content(uint64(1000+j), 2*bs)) {
+			t.Fatalf("version %d read back wrong", j)
+		}
+		waitWithin(fmt.Sprintf("after version %d", i))
+	}
+	for i, o := range objs {
+		if got := mustRead(t, o, bs, bs); !bytes.Equal(got, content(uint64(1000+i), 2*bs)[bs:]) {
+			t.Fatalf("version %d", i)
+		}
+	}
+	waitWithin("after reading every version")
+
+	// A version read by the kernel directly keeps its backing file, and a
+	// version whose files a read holds keeps them.
+	backed, busy := objs[0], objs[1]
+	mustRead(t, backed, 0, 2*bs) // checked in this process: backable
+	b, err := backed.OpenBacking()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	rel, err := busy.acquire(false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := idleClose
+	idleClose = 0
+	defer func() { idleClose = old }()
+	closed := make(chan struct{})
+	go func() { c.maintain(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("closing idle files waits for a file in use")
+	}
+	if busy.data == nil {
+		t.Fatal("the files of a version in use were closed")
+	}
+	rel()
+	if n, _ := c.OpenFiles(); n != 1 {
+		t.Fatalf("%d versions keep files open when idle, want only the one in use", n)
+	}
+	c.maintain()
+	if n, _ := c.OpenFiles(); n != 0 {
+		t.Fatalf("%d versions keep files open when idle", n)
+	}
+	if got := openFDs(t) - base; got != 1 {
+		t.Fatalf("%d descriptors open when idle beyond the backing file", got)
+	}
+	p := make([]byte, 2*bs)
+	if _, err := syscall.Pread(b.Fd(), p, 0); err != nil || !bytes.Equal(p, content(1000, 2*bs)) {
+		t.Fatalf("the backing file after the idle close: %v", err)
+	}
+}
+
+// Blocks written ahead of their reader are not evicted until read to their
+// end (or Served), within half the capacity, and for aheadHold at most.
+func TestBlocksReadAheadAreKeptUntilRead(t *testing.T) {
+	dir := t.TempDir()
+	c := open(t, dir, 8*bs) // holds back at most 4 blocks
+	va := version("ahead", 5*bs)
+	da := content(90, 5*bs)
+	a := object(t, c, va)
+	for b := range 4 {
+		off, n := va.BlockRange(b)
+		if err := a.WriteBlockAhead(b, da[off:off+n]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := c.Stats(); st.AheadBytes != 4*bs || c.AheadRoom() != 0 {
+		t.Fatalf("held %d bytes, room %d; want 4 blocks held and no room", st.AheadBytes, c.AheadRoom())
+	}
+	// Over the cap: an ordinary block.
+	writeBlockAhead(t, a, da, 4)
+	if st := c.Stats(); st.AheadBytes != 4*bs {
+		t.Fatalf("held %d bytes beyond half the capacity", st.AheadBytes)
+	}
+	fill := func(seed uint64) {
+		t.Helper()
+		writeAll(t, object(t, c, version(fmt.Sprintf("other%d", seed), 12*bs)), content(seed, 12*bs))
+	}
+	fill(91)
+	for b := range 4 {
+		if !a.Has(b) {
+			t.Fatalf("block %d, read ahead and not read yet, was evicted", b)
+		}
+	}
+	if a.Has(4) {
+		t.Fatal("block 4, written beyond the cap, was held back")
+	}
+	// Block 0 read whole, block 1 only in part, block 2 served from its
+	// fetch: 0 and 2 go, 1 and 3 stay.
+	mustRead(t, a, 0, bs)
+	mustRead(t, a, bs, bs/2)
+	a.Served(2, 2)
+	fill(92)
+	if a.Has(0) || a.Has(2) || !a.Has(1) || !a.Has(3) {
+		t.Fatalf("after reads: present %v %v %v %v, want false true false true", a.Has(0), a.Has(1), a.Has(2), a.Has(3))
+	}
+	// A reader that went away long ago holds nothing back.
+	old := aheadHold
+	aheadHold = 0
+	defer func() { aheadHold = old }()
+	fill(93)
+	if a.Has(1) || a.Has(3) {
+		t.Fatal("blocks held back past aheadHold")
+	}
+	if st := c.Stats(); st.AheadBytes != 0 || st.Used > 8*bs {
+		t.Fatalf("Stats = %+v", st)
+	}
+}
+
+func writeBlockAhead(t *testing.T, o *Object, data []byte, b int) {
+	t.Helper()
+	off, n := o.Version().BlockRange(b)
+	if err := o.WriteBlockAhead(b, data[off:off+n]); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -233,7 +233,13 @@ func (o *Object) ReadAt(p []byte, off int64) (int, error) {
 		o.dropBad(bad)
 		return 0, ErrNotCached
 	}
-	o.c.touch(o, first, last)
+	// A block read ahead counts as read once the read reaches its end
+	// (a reader may take a block in several reads).
+	servedTo := last
+	if _, lastEnd := o.v.BlockRange(last); end < int64(last)*o.v.BlockSize+lastEnd {
+		servedTo--
+	}
+	o.c.touch(o, first, last, servedTo)
 	if n := int(end - off); n < len(p) {
 		return n, io.EOF
 	}
@@ -382,15 +388,19 @@ func (o *Object) dropBad(bad []int) {
 	c.evict(victims)
 }
 
-// touch marks blocks [first, last] as just used.
-func (c *Cache) touch(o *Object, first, last int) {
+// touch marks blocks [first, last] as just used, and those up to servedTo
+// as read (see Served).
+func (c *Cache) touch(o *Object, first, last, servedTo int) {
 	c.mu.Lock()
 	for b := first; b <= last; b++ {
-		c.lru.Get(blockKey{o, b})
+		k := blockKey{o, b}
+		if n, ok := c.lru.Get(k); ok && b <= servedTo {
+			c.servedLocked(k, n)
+		}
 	}
 	c.clock++
 	o.lastUse = c.clock
-	c.open.Get(o)
+	c.usedLocked(o)
 	var victims []blockKey
 	if c.overLocked(0) { // pins may have held eviction back
 		victims = c.evictLocked(0, blockKey{})
@@ -407,6 +417,29 @@ func (o *Object) evictingLocked(b int, n int64) {
 	o.nBusy++
 }
 
+// Served tells the cache that blocks [first, last] were read (taken from
+// their fetch rather than through ReadAt), or will not be by the reader
+// they were fetched ahead of: they are evicted as any other from now on.
+func (o *Object) Served(first, last int) {
+	c := o.c
+	c.mu.Lock()
+	for b := max(first, 0); b <= min(last, o.nb-1); b++ {
+		k := blockKey{o, b}
+		if _, ok := c.ahead[k]; ok {
+			_, n := o.v.BlockRange(b)
+			c.servedLocked(k, n)
+		}
+	}
+	c.mu.Unlock()
+}
+
+// WriteBlockAhead is WriteBlock for a block fetched ahead of its reader:
+// it is held back from eviction until it is read (see Served), so that a
+// cache smaller than the readahead does not lose it first.
+func (o *Object) WriteBlockAhead(block int, data []byte) error {
+	return o.write(block, data, true)
+}
+
 // WriteBlock stores block (len(data) must be the block's length: BlockSize,
 // or less for the last block). It pwrites the data, then records it in the
 // checkpoint, then makes it readable, evicting other blocks as needed. It
@@ -415,6 +448,11 @@ func (o *Object) evictingLocked(b int, n int64) {
 // full, read-only, directory gone, MinFree) it returns the error and counts
 // it in WriteErrors; the cache goes on working.
 func (o *Object) WriteBlock(block int, data []byte) error {
+	return o.write(block, data, false)
+}
+
+// write is WriteBlock, or WriteBlockAhead with ahead.
+func (o *Object) write(block int, data []byte, ahead bool) error {
 	off, n := o.v.BlockRange(block)
 	if n == 0 {
 		return fmt.Errorf("blockcache: block %d out of range [0,%d)", block, o.nb)
@@ -440,7 +478,7 @@ func (o *Object) WriteBlock(block int, data []byte) error {
 	victims, err := c.reserve(n)
 	c.evict(victims)
 	if err == nil {
-		victims, err = o.store(block, off, data, crc)
+		victims, err = o.store(block, off, data, crc, ahead)
 		if err != nil {
 			c.unreserve(n)
 		}
@@ -465,7 +503,7 @@ func (o *Object) WriteBlock(block int, data []byte) error {
 
 // store does WriteBlock's I/O and commits the block. It returns blocks to
 // evict once the caller holds no lock.
-func (o *Object) store(b int, off int64, data []byte, crc uint64) ([]blockKey, error) {
+func (o *Object) store(b int, off int64, data []byte, crc uint64, ahead bool) ([]blockKey, error) {
 	rel, err := o.acquire(true, true)
 	if err != nil {
 		return nil, fmt.Errorf("blockcache: %w", err)
@@ -496,7 +534,10 @@ func (o *Object) store(b int, off int64, data []byte, crc uint64) ([]blockKey, e
 	o.mu.Unlock()
 	c.reserved -= n
 	c.addLocked(o, b, n)
-	c.open.Get(o)
+	if ahead {
+		c.holdAheadLocked(blockKey{o, b}, n)
+	}
+	c.usedLocked(o)
 	if c.overLocked(0) {
 		// Pinned blocks held the eviction in reserve back: try again,
 		// but not with the block just written.
@@ -765,6 +806,21 @@ func (o *Object) sync() error {
 func (o *Object) closeFiles(final bool) error {
 	o.fileMu.Lock()
 	defer o.fileMu.Unlock()
+	return o.closeFilesLocked(final)
+}
+
+// closeFilesIfUnused closes the files like closeFiles, unless a read or a
+// write holds them now (closed is then false, and nothing waits).
+func (o *Object) closeFilesIfUnused() (closed bool, err error) {
+	if !o.fileMu.TryLock() {
+		return false, nil
+	}
+	defer o.fileMu.Unlock()
+	return true, o.closeFilesLocked(false)
+}
+
+// closeFilesLocked is closeFiles with fileMu held exclusively.
+func (o *Object) closeFilesLocked(final bool) error {
 	if o.data == nil && o.log == nil {
 		return nil
 	}

@@ -92,6 +92,13 @@ type Snapshot struct {
 	PassthroughPinned int   `json:"passthrough_pinned"` // object versions pinned for it now
 
 	Credentials credsource.Status `json:"credentials"` // source in use, expiry, renewals
+	// Readahead: the window cap per file, and the bytes read ahead that
+	// the cache holds until they are read.
+	ReadaheadMax  int64 `json:"readahead_max_bytes"`
+	ReadaheadHeld int64 `json:"readahead_held_bytes"`
+	// CacheWarning says why the cache is too small for the readahead (set
+	// at mount), "" when it is not.
+	CacheWarning string `json:"cache_warning,omitempty"`
 }
 
 // RequestCounter is what the store offers (fetcher.OSSStore).
@@ -107,6 +114,7 @@ type Sources struct {
 	Fetcher                      *fetcher.Fetcher
 	Cache                        *blockcache.Cache
 	Credentials                  interface{ Status() credsource.Status } // nil: none reported
+	CacheWarning                 string                                  // the mount's warning that the cache is too small, if any
 }
 
 // Snapshot reads every counter now.
@@ -124,6 +132,7 @@ func (s *Sources) Snapshot() Snapshot {
 		CacheUsedBytes: cs.Used, CacheLimitBytes: cs.Limit, CacheObjects: cs.Objects, CacheBlocks: cs.Blocks,
 		Evictions: cs.Evictions, CRCFailures: cs.CRCFailures + fs.CRCMismatches, CacheWriteErrors: cs.WriteErrors + fs.CacheWriteErrors,
 		PassthroughOpens: cs.BackingOpens, PassthroughPinned: cs.Backed,
+		ReadaheadMax: s.Fetcher.MaxReadahead(), ReadaheadHeld: cs.AheadBytes, CacheWarning: s.CacheWarning,
 	}
 	if s.Credentials != nil {
 		snap.Credentials = s.Credentials.Status()
@@ -149,6 +158,10 @@ func (s Snapshot) Format() string {
 	if errs == "" {
 		errs = " none"
 	}
+	warning := ""
+	if s.CacheWarning != "" {
+		warning = "warning      " + s.CacheWarning + "\n"
+	}
 	return fmt.Sprintf(`%s on %s (up %s)
 requests     GET %d  HEAD %d  LIST %d  (%s, %s, %s)
 not found    %s of absent names (HEAD 404: normal, not errors)
@@ -157,10 +170,11 @@ fetched      %s
 cache reads  %s hit, %s miss, %s read ahead (hit ratio %.1f%%)
 cache        %s of %s in %s of %s; %s, %s, %s
 passthrough  %s handed to the kernel, %s pinned now
+readahead    up to %s per file; %s read ahead held in the cache until read
 in flight    %s
 errors      %s
 credentials  %s
-`,
+%s`,
 		s.Source, s.Mountpoint, time.Duration(s.UptimeSecs*float64(time.Second)).Round(time.Second),
 		s.Requests[fetcher.OpGet], s.Requests[fetcher.OpHead], s.Requests[fetcher.OpList],
 		Count(s.Opens, "open"), Count(s.PartGETs, "part GET"), Count(s.Retries, "retry"),
@@ -171,7 +185,8 @@ credentials  %s
 		Bytes(s.CacheUsedBytes), limit, Count(s.CacheBlocks, "block"), Count(s.CacheObjects, "object"),
 		Count(s.Evictions, "eviction"), Count(s.CRCFailures, "CRC failure"), Count(s.CacheWriteErrors, "write error"),
 		Count(s.PassthroughOpens, "cache file"), Count(s.PassthroughPinned, "object"),
-		Count(s.InFlight, "GET"), errs, formatCredentials(s.Credentials, time.Now()))
+		Bytes(s.ReadaheadMax), Bytes(s.ReadaheadHeld),
+		Count(s.InFlight, "GET"), errs, formatCredentials(s.Credentials, time.Now()), warning)
 }
 
 // Count says "1 object", "2 objects": n and noun, plural when n is not 1

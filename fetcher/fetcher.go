@@ -32,7 +32,13 @@
 // Sequential readers grow a readahead window (Readahead): it starts at one
 // part once two reads in a row are sequential (or the first read is at offset
 // 0) and doubles on every refill up to MaxReadahead. Random readers fetch only
-// the blocks they touch.
+// the blocks they touch. Blocks that no reader waits for yet are stored with
+// Blocks.WriteBlockAhead, so that the cache keeps them until they are read
+// even when it is smaller than the readahead (it would otherwise evict them
+// first and they would be fetched again); the reader marks them Served as it
+// takes them, and a handle that closes lets go of the rest
+// (ReleaseReadahead). MaxReadahead should fit in half the cache (see
+// WindowFor).
 package fetcher
 
 import (
@@ -59,6 +65,13 @@ type Blocks interface {
 	// returns an error wrapping blockcache.ErrNotCached.
 	ReadAt(p []byte, off int64) (int, error)
 	WriteBlock(block int, data []byte) error
+	// WriteBlockAhead is WriteBlock for a block fetched ahead of its
+	// reader: the cache keeps it until it is read (or Served).
+	WriteBlockAhead(block int, data []byte) error
+	// Served says blocks [first, last] were read some other way than
+	// ReadAt (from their fetch), or will not be by the reader they were
+	// fetched ahead of.
+	Served(first, last int)
 	// CRC64 is the whole object's CRC64-ECMA once every block is present.
 	CRC64() (uint64, bool)
 	Drop()
@@ -114,7 +127,9 @@ func (f *Fetcher) SetHead(o *Object, b []byte) {
 		o.head.Store(nil)
 		return
 	}
-	f.start(o, 0, int(max(f.cfg.PartSize/o.BlockSize, 1))-1, false)
+	// Not held in the cache as read ahead: many opens read only the
+	// first bytes of a file (file(1), thumbnails).
+	f.startParts(o, 0, int(max(f.cfg.PartSize/o.BlockSize, 1))-1, false, false)
 }
 
 func (o *Object) numBlocks() int {
@@ -131,10 +146,15 @@ func (o *Object) blockSpan(b int) (off, n int64) {
 type Config struct {
 	PartSize     int64         // bytes per GET at most (a multiple of the block size)
 	Parallel     int           // concurrent GETs across the whole mount
-	MaxReadahead int64         // readahead window cap per reader
+	MaxReadahead int64         // readahead window cap per reader; 0: DefaultMaxReadahead, < 0: none
 	Retries      int           // attempts after the first, per part without progress
 	ReadTimeout  time.Duration // a body that delivers nothing this long is abandoned
-	Logger       *slog.Logger
+	// AheadRoom returns how many more bytes the cache can hold back for
+	// blocks read ahead (Blocks.WriteBlockAhead); readers share it, and
+	// readahead beyond it waits until they have read what is held. nil:
+	// no limit.
+	AheadRoom func() int64
+	Logger    *slog.Logger
 }
 
 // Stats are cumulative counters.
@@ -177,6 +197,12 @@ type Fetcher struct {
 	// block (8% of a cold read's CPU profile). Emptied whenever no part is
 	// running, so an idle mount holds none.
 	spare chan []byte
+
+	// aheadInFlight is the bytes of readahead blocks being fetched, not
+	// yet held by the cache (see Config.AheadRoom). aheadMu serializes the
+	// readahead that is fitted to the room (startAhead); taken before mu.
+	aheadInFlight atomic.Int64
+	aheadMu       sync.Mutex
 
 	gets, probes, notModified, bytes, retries, errs, writeErrs, crcBad, active atomic.Int64
 	hitBytes, missBytes, aheadBytes                                            atomic.Int64
@@ -287,8 +313,8 @@ func New(store Store, cfg Config) *Fetcher {
 	if cfg.PartSize <= 0 {
 		cfg.PartSize = 8 << 20
 	}
-	if cfg.MaxReadahead <= 0 {
-		cfg.MaxReadahead = min(int64(cfg.Parallel)*cfg.PartSize, 256<<20)
+	if cfg.MaxReadahead == 0 {
+		cfg.MaxReadahead = DefaultMaxReadahead(cfg.Parallel, cfg.PartSize)
 	}
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = 30 * time.Second
@@ -306,6 +332,40 @@ func New(store Store, cfg Config) *Fetcher {
 		ctx: ctx, cancel: cancel,
 		inflight: make(map[blockKey]*blockFetch),
 		spare:    make(chan []byte, cfg.Parallel),
+	}
+}
+
+// DefaultMaxReadahead is the readahead window cap for parallel GETs of
+// partSize: enough parts to keep every connection busy, at most 256 MiB.
+func DefaultMaxReadahead(parallel int, partSize int64) int64 {
+	return min(int64(parallel)*partSize, 256<<20)
+}
+
+// WindowFor returns the readahead window cap that a cache able to hold
+// capacity bytes keeps without losing blocks before they are read: at
+// most max, at most half the capacity (the cache holds back that much
+// for blocks read ahead), a whole number of blocks, -1 (none) if not even
+// one block fits; fits reports whether max itself does.
+func WindowFor(max, capacity, blockSize int64) (window int64, fits bool) {
+	if capacity >= 2*max {
+		return max, true
+	}
+	if w := capacity / 2 / blockSize * blockSize; w > 0 {
+		return w, false
+	}
+	return -1, false
+}
+
+// MaxReadahead is the readahead window cap of every reader.
+func (f *Fetcher) MaxReadahead() int64 { return max(f.cfg.MaxReadahead, 0) }
+
+// ReleaseReadahead lets go of what reader ra fetched ahead of itself and
+// has not read (its handle is closing): the cache may evict it as any
+// other block.
+func (f *Fetcher) ReleaseReadahead(o *Object, ra *Readahead) {
+	from, to := ra.pending()
+	if to > from {
+		o.Blocks.Served(int(from/o.BlockSize), int((to-1)/o.BlockSize))
 	}
 }
 
@@ -336,9 +396,7 @@ func (f *Fetcher) Read(ctx context.Context, o *Object, ra *Readahead, p []byte, 
 	aheadFrom, aheadTo := ra.advance(off, int64(len(p)), o.Size, f.cfg.PartSize, f.cfg.MaxReadahead)
 	readAhead := func() {
 		if aheadTo > aheadFrom {
-			first, last := int(aheadFrom/o.BlockSize), int((aheadTo-1)/o.BlockSize)
-			ra.markFetched(o, first, last)
-			f.start(o, first, last, false)
+			f.startAhead(o, ra, aheadFrom, aheadTo)
 		}
 	}
 	served := func(n int) {
@@ -384,6 +442,32 @@ func (f *Fetcher) Read(ctx context.Context, o *Object, ra *Readahead, p []byte, 
 	return len(p), nil
 }
 
+// startAhead starts reader ra's readahead [from, to), cut to what the
+// cache can hold back until it is read (Config.AheadRoom), in whole
+// blocks; the reader's next reads start the rest once there is room.
+// aheadMu makes "how much room is left" and "take it" one step, so that
+// two readers do not both take the same room.
+func (f *Fetcher) startAhead(o *Object, ra *Readahead, from, to int64) {
+	if f.cfg.AheadRoom == nil {
+		first, last := int(from/o.BlockSize), int((to-1)/o.BlockSize)
+		ra.markFetched(o, first, last)
+		f.start(o, first, last, false)
+		return
+	}
+	f.aheadMu.Lock()
+	defer f.aheadMu.Unlock()
+	room := f.cfg.AheadRoom() - f.aheadInFlight.Load()
+	if fit := (from/o.BlockSize + max(room, 0)/o.BlockSize) * o.BlockSize; fit < to {
+		ra.cut(max(fit, from))
+		to = fit
+	}
+	if to > from {
+		first, last := int(from/o.BlockSize), int((to-1)/o.BlockSize)
+		ra.markFetched(o, first, last)
+		f.start(o, first, last, false)
+	}
+}
+
 // readBlock copies [lo, lo+len(dst)) of block b into dst, from the fetch
 // result fe if there is one (the caller's reference), else from the cache,
 // else by fetching it.
@@ -409,6 +493,9 @@ func (f *Fetcher) readBlock(ctx context.Context, o *Object, b int, dst []byte, l
 			return err
 		}
 		copy(dst, fe.data[lo-bOff:])
+		if _, bLen := o.blockSpan(b); lo+int64(len(dst)) == bOff+bLen {
+			o.Blocks.Served(b, b) // read to its end (perhaps in several reads)
+		}
 		return nil
 	}
 }
@@ -416,8 +503,14 @@ func (f *Fetcher) readBlock(ctx context.Context, o *Object, b int, dst []byte, l
 // start makes sure every block in [first, last] that is not cached has an
 // in-flight fetch, planning new parts over runs of the blocks that have
 // none. With want it returns the in-flight entries of those blocks, each
-// with a reference the caller must release.
+// with a reference the caller must release; without, the parts it starts
+// are readahead (their blocks are held in the cache until read).
 func (f *Fetcher) start(o *Object, first, last int, want bool) map[int]*blockFetch {
+	return f.startParts(o, first, last, want, !want)
+}
+
+// startParts is start, with ahead saying whether new parts are readahead.
+func (f *Fetcher) startParts(o *Object, first, last int, want, ahead bool) map[int]*blockFetch {
 	last = min(last, o.numBlocks()-1)
 	var waits map[int]*blockFetch
 	maxRun := int(max(f.cfg.PartSize/o.BlockSize, 1))
@@ -452,8 +545,13 @@ func (f *Fetcher) start(o *Object, first, last int, want bool) map[int]*blockFet
 	}
 	f.mu.Unlock()
 	for _, r := range runs {
+		if ahead {
+			lo, _ := o.blockSpan(r.first)
+			hiOff, hiLen := o.blockSpan(r.first + len(r.entries) - 1)
+			f.aheadInFlight.Add(hiOff + hiLen - lo)
+		}
 		f.wg.Add(1)
-		go f.runPart(o, r.first, r.entries, true)
+		go f.runPart(o, r.first, r.entries, true, ahead)
 	}
 	return waits
 }
@@ -464,7 +562,7 @@ func (f *Fetcher) start(o *Object, first, last int, want bool) map[int]*blockFet
 func (f *Fetcher) startUncached(o *Object, b int) *blockFetch {
 	fe := newBlockFetch(2) // the part's and the caller's
 	f.wg.Add(1)
-	go f.runPart(o, b, []*blockFetch{fe}, false)
+	go f.runPart(o, b, []*blockFetch{fe}, false, false)
 	return fe
 }
 
@@ -476,6 +574,7 @@ type part struct {
 	first      int
 	entries    []*blockFetch
 	registered bool // entries are in f.inflight
+	ahead      bool // readahead: no reader asked for these blocks (yet)
 
 	cur  int    // block being filled
 	buf  []byte // its bytes: from getBlockBuf, until handed to the entry
@@ -497,7 +596,7 @@ func (pt *part) received(n int) {
 	}
 	data := pt.buf
 	pt.buf = nil
-	pt.f.cacheBlock(pt.o, pt.cur, data)
+	pt.f.cacheBlock(pt.o, pt.cur, data, pt.ahead)
 	if pt.cur == 0 {
 		pt.o.head.Store(nil) // block 0 is here (cached, or handed to its waiters)
 	}
@@ -525,6 +624,10 @@ func (pt *part) resolve(data []byte, err error) {
 	fe.data, fe.err = data, err
 	close(fe.done)
 	pt.f.release(fe)
+	if pt.ahead {
+		_, n := pt.o.blockSpan(pt.cur)
+		pt.f.aheadInFlight.Add(-n) // held by the cache now, or lost
+	}
 }
 
 // fail resolves every block not yet delivered with err.
@@ -537,9 +640,9 @@ func (pt *part) fail(err error) {
 
 // runPart fetches the blocks of entries (first, first+1, ...) of o with one
 // ranged GET, more on retries, resolving each entry as its block completes.
-func (f *Fetcher) runPart(o *Object, first int, entries []*blockFetch, registered bool) {
+func (f *Fetcher) runPart(o *Object, first int, entries []*blockFetch, registered, ahead bool) {
 	defer f.wg.Done()
-	pt := &part{f: f, o: o, first: first, entries: entries, registered: registered, cur: first}
+	pt := &part{f: f, o: o, first: first, entries: entries, registered: registered, ahead: ahead, cur: first}
 	pt.pos, _ = o.blockSpan(first)
 	lastOff, lastLen := o.blockSpan(first + len(entries) - 1)
 	pt.end = lastOff + lastLen - 1
@@ -650,8 +753,12 @@ func (f *Fetcher) readBody(resp *GetResponse, pt *part) error {
 // cacheBlock writes a complete block to the cache. A cache that cannot take it
 // (disk full, directory gone) is logged; the block is still served from
 // memory to its waiters.
-func (f *Fetcher) cacheBlock(o *Object, b int, data []byte) {
-	if err := o.Blocks.WriteBlock(b, data); err != nil {
+func (f *Fetcher) cacheBlock(o *Object, b int, data []byte, ahead bool) {
+	write := o.Blocks.WriteBlock
+	if ahead {
+		write = o.Blocks.WriteBlockAhead
+	}
+	if err := write(b, data); err != nil {
 		if f.writeErrs.Add(1) == 1 {
 			f.log.Error("cache write failed; serving without caching", "key", o.Key, "err", err)
 		} else {

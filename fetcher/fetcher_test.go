@@ -164,12 +164,13 @@ type memBlocks struct {
 	bs      int64
 	blocks  map[int][]byte
 	writes  map[int]int
+	ahead   map[int]bool // written ahead of the reader, not read yet
 	dropped bool
 	failW   bool
 }
 
 func newMemBlocks(size, bs int64) *memBlocks {
-	return &memBlocks{size: size, bs: bs, blocks: map[int][]byte{}, writes: map[int]int{}}
+	return &memBlocks{size: size, bs: bs, blocks: map[int][]byte{}, writes: map[int]int{}, ahead: map[int]bool{}}
 }
 
 func (m *memBlocks) Has(b int) bool {
@@ -188,6 +189,9 @@ func (m *memBlocks) ReadAt(p []byte, off int64) (int, error) {
 			return 0, blockcache.ErrNotCached
 		}
 	}
+	for b := off / m.bs; b <= (off+n-1)/m.bs; b++ {
+		delete(m.ahead, int(b))
+	}
 	for i := int64(0); i < n; {
 		b := (off + i) / m.bs
 		c := copy(p[i:n], m.blocks[int(b)][(off+i)-b*m.bs:])
@@ -205,6 +209,36 @@ func (m *memBlocks) WriteBlock(b int, data []byte) error {
 	}
 	m.blocks[b] = append([]byte(nil), data...)
 	return nil
+}
+
+func (m *memBlocks) WriteBlockAhead(b int, data []byte) error {
+	if err := m.WriteBlock(b, data); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.ahead[b] = true
+	m.mu.Unlock()
+	return nil
+}
+
+func (m *memBlocks) Served(first, last int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for b := first; b <= last; b++ {
+		delete(m.ahead, b)
+	}
+}
+
+// heldAhead returns the blocks written ahead and not read yet.
+func (m *memBlocks) heldAhead() []int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []int
+	for b := range m.ahead {
+		out = append(out, b)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (m *memBlocks) CRC64() (uint64, bool) {
@@ -738,5 +772,59 @@ func TestHitsCountOnlyBlocksCachedBeforeTheReaderAsked(t *testing.T) {
 	readAll(t, f2, o, 32<<10)
 	if s := f2.Stats(); s.CacheHitBytes != int64(size) || s.CacheMissBytes != 0 || s.ReadAheadBytes != 0 {
 		t.Errorf("warm read: hit %d, miss %d, read ahead %d bytes; want %d hits", s.CacheHitBytes, s.CacheMissBytes, s.ReadAheadBytes, size)
+	}
+}
+
+// Blocks fetched ahead of the reader are written as such, and let go of as
+// the reader takes them (from the cache or from their fetch) or closes.
+func TestReadaheadBlocksAreHeldUntilRead(t *testing.T) {
+	const size = 64 * testBS
+	_, mb, f, o := setup(t, size, Config{})
+	var ra Readahead
+	buf := make([]byte, testBS)
+	for off := int64(0); off < size/2; off += testBS {
+		if _, err := f.Read(context.Background(), o, &ra, buf, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ahead []int
+	for deadline := time.Now().Add(5 * time.Second); ; { // parts land
+		if ahead = mb.heldAhead(); len(ahead) > 0 && ahead[0] >= size/2/testBS || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if len(ahead) == 0 {
+		t.Fatal("no block was written as fetched ahead of the reader")
+	}
+	if ahead[0] < size/2/testBS {
+		t.Fatalf("blocks the reader has read are still held: %v", ahead)
+	}
+	f.ReleaseReadahead(o, &ra)
+	if left := mb.heldAhead(); len(left) > 0 {
+		t.Fatalf("after the handle let go, blocks %v are still held", left)
+	}
+	// A whole sequential read leaves nothing held.
+	_, mb, f, o = setup(t, size, Config{})
+	readAll(t, f, o, testBS)
+	if left := mb.heldAhead(); len(left) > 0 {
+		t.Fatalf("after reading everything, blocks %v are still held", left)
+	}
+}
+
+func TestWindowFor(t *testing.T) {
+	for _, c := range []struct {
+		max, capacity, want int64
+		fits                bool
+	}{
+		{128 << 20, 10 << 30, 128 << 20, true},
+		{128 << 20, 256 << 20, 128 << 20, true},
+		{128 << 20, 64<<20 + 12345, 32 << 20, false},
+		{128 << 20, 0, -1, false},
+		{128 << 20, 1<<20 + 1, -1, false},
+	} {
+		if w, fits := WindowFor(c.max, c.capacity, 1<<20); w != c.want || fits != c.fits {
+			t.Errorf("WindowFor(%d, %d) = %d, %v; want %d, %v", c.max, c.capacity, w, fits, c.want, c.fits)
+		}
 	}
 }

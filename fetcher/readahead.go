@@ -57,6 +57,22 @@ func (ra *Readahead) fetchedBytes(o *Object, off, n int64) int64 {
 	return sum
 }
 
+// pending returns the range readahead started that the reader has not
+// reached.
+func (ra *Readahead) pending() (from, to int64) {
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	return ra.next, ra.issued
+}
+
+// cut lowers the end of the readahead started to at (the rest was not
+// started after all).
+func (ra *Readahead) cut(at int64) {
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	ra.issued = min(ra.issued, at)
+}
+
 // advance records a read of n bytes at off and returns the byte range to
 // fetch ahead of it, if any (empty when from >= to).
 func (ra *Readahead) advance(off, n, size, partSize, maxWindow int64) (from, to int64) {
@@ -81,9 +97,12 @@ func (ra *Readahead) advance(off, n, size, partSize, maxWindow int64) (from, to 
 	if end > ra.next || !seq {
 		ra.next = end
 	}
+	if maxWindow <= 0 {
+		return 0, 0 // no readahead at all
+	}
 	// Start reading ahead at the start of a file, or after two sequential reads.
 	if ra.window == 0 && seq && (off == 0 || ra.streak >= 2) {
-		ra.window = partSize
+		ra.window = min(partSize, maxWindow)
 	}
 	if ra.window == 0 {
 		return 0, 0

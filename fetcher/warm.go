@@ -41,6 +41,7 @@ func (f *Fetcher) Warm(ctx context.Context, o *Object, progress func(done, cache
 				return err
 			}
 		}
+		o.Blocks.Served(b, b) // nobody needs it held back for a read
 		_, bLen := o.blockSpan(b)
 		done += bLen
 		if wasCached[b] {

@@ -14,6 +14,7 @@ package fs
 import (
 	"context"
 	"fmt"
+	"log"
 	"log/slog"
 	"path"
 	"sort"
@@ -71,6 +72,7 @@ func Mount(mountpoint string, v *vfs.FS, opts Options) (*fuse.Server, error) {
 		mo = append(mo, "allow_root")
 	}
 	attr, neg := opts.AttrTTL, opts.NegativeTTL
+	fuseLog := goFuseLogger(opts.Logger)
 	server, err := gofs.Mount(mountpoint, root, &gofs.Options{
 		MountOptions: fuse.MountOptions{
 			FsName:       opts.FsName,
@@ -81,6 +83,13 @@ func Mount(mountpoint string, v *vfs.FS, opts Options) (*fuse.Server, error) {
 			MaxWrite:     1 << 20, // also max_read: 1 MiB FUSE reads
 			MaxReadAhead: 1 << 20,
 			Debug:        opts.Debug,
+			// Reads are answered from memory (ReadResultData), which
+			// splice cannot send: go-fuse would still take a pipe and
+			// grow it for every read, and fail outright on a 1 MiB read
+			// (payload and header do not fit the largest pipe), logging
+			// each time. Without splice the reply is one writev.
+			DisableSplice: true,
+			Logger:        fuseLog,
 			// mmap(MAP_SHARED) of an O_DIRECT open (FOPEN_DIRECT_IO).
 			ExtraCapabilities: fuse.CAP_DIRECT_IO_ALLOW_MMAP,
 		},
@@ -92,6 +101,7 @@ func Mount(mountpoint string, v *vfs.FS, opts Options) (*fuse.Server, error) {
 		// go-fuse's default root inode number is 0, which tools
 		// comparing (dev, ino) take for "no inode".
 		RootStableAttr: &gofs.StableAttr{Ino: v.Ino("", true)},
+		Logger:         fuseLog,
 	})
 	if err != nil {
 		return nil, err
@@ -104,6 +114,12 @@ func Mount(mountpoint string, v *vfs.FS, opts Options) (*fuse.Server, error) {
 		}
 	}
 	return server, nil
+}
+
+// goFuseLogger is the sink of go-fuse's own messages: l at debug level.
+// They are diagnostics of the FUSE protocol, not events of the mount.
+func goFuseLogger(l *slog.Logger) *log.Logger {
+	return slog.NewLogLogger(l.Handler(), slog.LevelDebug)
 }
 
 // probeBacking asks the kernel to accept a file of the cache directory as a
@@ -242,7 +258,10 @@ type dirHandle struct {
 var (
 	_ gofs.FileReaddirenter = (*dirHandle)(nil)
 	_ gofs.FileSeekdirer    = (*dirHandle)(nil)
+	_ gofs.FileReleasedirer = (*dirHandle)(nil)
 )
+
+func (h *dirHandle) Releasedir(ctx context.Context, flags uint32) { h.r.Close() }
 
 func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
 	if h.dots < 2 {

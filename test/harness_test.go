@@ -62,8 +62,9 @@ type env struct {
 	logFile  string
 	cmd      *exec.Cmd
 	exited   chan struct{}
-	extraEnv []string // added to the daemon's environment by mount
-	source   string   // BUCKET[:/PREFIX] mount mounts; testBucket when ""
+	extraEnv []string    // added to the daemon's environment by mount
+	source   string      // BUCKET[:/PREFIX] mount mounts; testBucket when ""
+	stderr   *syncBuffer // the daemon's stderr, since the last mount
 }
 
 func newEnv(t *testing.T) *env {
@@ -111,8 +112,9 @@ func (e *env) mount(opts ...string) {
 	cmd := exec.Command(*ossmountBin, src, e.mnt, "-f", "-o", strings.Join(o, ","))
 	cmd.Env = append(os.Environ(), "OSS_ACCESS_KEY_ID="+testAK, "OSS_ACCESS_KEY_SECRET="+testSK)
 	cmd.Env = append(cmd.Env, e.extraEnv...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	e.stderr = stderr
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}

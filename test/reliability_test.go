@@ -605,6 +605,27 @@ func TestSmallAndFailingCacheDisk(t *testing.T) {
 	}
 }
 
+// A slow directory reader over 20,000 keys (os.scandir with a little work
+// per entry: a stat each, a pause every batch) while its listing expires
+// again and again (metadata_ttl=50ms): every stat is answered from the
+// listing being read, so the read costs its listing pages plus a constant.
+func TestSlowDirectoryReaderOfManyKeys(t *testing.T) {
+	n := 2000
+	if *reliabilityFlag {
+		n = 20_000
+	}
+	e := newEnv(t)
+	e.putKeys("many", n)
+	e.mount("metadata_ttl=50ms", "negative_ttl=50ms")
+	pid := e.cmd.Process.Pid
+	resetPeakRSS(pid)
+	s := e.slowDirRead(t, "many", 32, 3*time.Millisecond)
+	checkSlowDirRead(t, s, n)
+	addRelRow(relRow{Kind: fmt.Sprintf("slow directory reader over %d keys, metadata_ttl=50ms", n),
+		Reads: int64(s.entries), PeakRSS: procStatus(pid, "VmHWM"),
+		Note: fmt.Sprintf("%d listing pages, %d HEADs, %d one-key listings", s.pages, s.heads, s.oneKeyLists)})
+}
+
 // TestHostileKeys mounts a bucket of keys that cannot all be paths and
 // checks each one's documented result (README, "Keys that are not paths"):
 // no panic, nothing escapes cache_dir, every readable key reads right.

@@ -60,6 +60,16 @@ func (l *listing) find(name string, now time.Time, ttl time.Duration) (e Entry, 
 	return Entry{}, false, l.done
 }
 
+// has looks name up among the entries that have arrived, however old.
+func (l *listing) has(name string) (Entry, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if i, ok := l.byName[name]; ok {
+		return l.entries[i], true
+	}
+	return Entry{}, false
+}
+
 // stale reports whether the listing disagrees with file entry e.
 func (l *listing) stale(e Entry) bool {
 	l.mu.Lock()
@@ -193,17 +203,24 @@ func listingKey(e Entry) string {
 }
 
 // list returns directory dir's listing: the fresh one, the one arriving,
-// or a new one it starts. It does not wait for entries.
-func (v *FS) list(dir string) *listing {
+// or a new one it starts. It does not wait for entries. With r, the
+// listing becomes r's (registered as being read, in place of r's old one).
+func (v *FS) list(dir string, r *DirReader) *listing {
 	now := time.Now()
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if l := v.dirs[dir]; l != nil && l.usable(now, v.opts.MetadataTTL) {
-		return l
+	l := v.dirs[dir]
+	if l == nil || !l.usable(now, v.opts.MetadataTTL) {
+		l = newListing()
+		v.dirs[dir] = l
+		go v.fill(dir, l)
 	}
-	l := newListing()
-	v.dirs[dir] = l
-	go v.fill(dir, l)
+	if r != nil {
+		if r.l != nil {
+			v.readerClosedLocked(dir, r.l)
+		}
+		v.readerOpenedLocked(dir, l)
+	}
 	return l
 }
 
@@ -255,10 +272,76 @@ func (v *FS) pageEntries(prefix string, page fetcher.ListPage) []Entry {
 	return out
 }
 
+// A directory being read answers the lookups of its names from the
+// listing it is returning, however old that listing gets: readers such as
+// `ls -l` or Python's os.scandir look up (stat) each entry they read, and a
+// reader slower than MetadataTTL would otherwise send a HEAD and a
+// one-key listing per entry once the listing expired (thousands of
+// requests, one by one, for a big directory). So every open DirReader
+// registers its listing in FS.reading until it is closed, and Lookup
+// consults those after the fresh answers; and the directory itself, whose
+// path the kernel looks up again every TTL while its entries are stat'ed,
+// is known to exist while it is read. A directory read of N keys thus
+// costs its listing pages plus a constant, whatever the TTL and however
+// slow the reader; what it shows is as old as the listing it returns, as
+// for any directory listing. A new opendir or a rewind takes a fresh
+// listing once the TTL has passed.
+
+// readerOpenedLocked registers one more open reader of listing l of dir.
+// v.mu held.
+func (v *FS) readerOpenedLocked(dir string, l *listing) {
+	m := v.reading[dir]
+	if m == nil {
+		m = make(map[*listing]int)
+		v.reading[dir] = m
+	}
+	m[l]++
+}
+
+// readerClosedLocked undoes readerOpenedLocked. v.mu held.
+func (v *FS) readerClosedLocked(dir string, l *listing) {
+	m := v.reading[dir]
+	if m[l]--; m[l] <= 0 {
+		delete(m, l)
+		if len(m) == 0 {
+			delete(v.reading, dir)
+		}
+	}
+}
+
+// beingReadLocked returns the listings of dir that open readers are
+// returning. v.mu held.
+func (v *FS) beingReadLocked(dir string) []*listing {
+	m := v.reading[dir]
+	if len(m) == 0 {
+		return nil
+	}
+	out := make([]*listing, 0, len(m))
+	for l := range m {
+		out = append(out, l)
+	}
+	return out
+}
+
+// readWithEntriesLocked reports whether directory dir is being read and
+// its listing has entries: it exists, whatever the TTL. v.mu held.
+func (v *FS) readWithEntriesLocked(dir string) bool {
+	for l := range v.reading[dir] {
+		l.mu.Lock()
+		n := len(l.entries)
+		l.mu.Unlock()
+		if n > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // ReadDir returns every entry of directory dir ("" is the root), sorted by
 // name, once the listing is complete.
 func (v *FS) ReadDir(ctx context.Context, dir string) ([]Entry, error) {
 	r := v.OpenDir(dir)
+	defer r.Close()
 	var out []Entry
 	for {
 		e, ok, err := r.Next(ctx)
@@ -276,17 +359,31 @@ func (v *FS) ReadDir(ctx context.Context, dir string) ([]Entry, error) {
 
 // DirReader reads one directory's entries as they arrive. It is not safe
 // for concurrent use (the FUSE layer serializes the calls of one handle).
+// Until Close, lookups in the directory are answered from its listing.
 type DirReader struct {
-	v   *FS
-	dir string
-	l   *listing
-	pos int // entries returned so far
+	v      *FS
+	dir    string
+	l      *listing // registered in FS.reading while open
+	pos    int      // entries returned so far
+	closed bool
 }
 
 // OpenDir starts reading directory dir. It sends no request itself and
-// does not wait; Next does.
+// does not wait; Next does. Close it when done.
 func (v *FS) OpenDir(dir string) *DirReader {
-	return &DirReader{v: v, dir: dir, l: v.list(dir)}
+	r := &DirReader{v: v, dir: dir}
+	r.l = v.list(dir, r)
+	return r
+}
+
+// Close ends the read: lookups no longer use its listing.
+func (r *DirReader) Close() {
+	r.v.mu.Lock()
+	defer r.v.mu.Unlock()
+	if !r.closed {
+		r.closed = true
+		r.v.readerClosedLocked(r.dir, r.l)
+	}
 }
 
 // Next returns the next entry, waiting (as long as ctx allows) while the
@@ -313,8 +410,8 @@ func (r *DirReader) NextArrived() (Entry, bool) {
 // Seek moves to position pos (entries returned so far). Back to 0 is a
 // rewind, which takes a fresh listing when this one has expired or failed.
 func (r *DirReader) Seek(pos int) {
-	if pos == 0 {
-		r.l = r.v.list(r.dir)
+	if pos == 0 && !r.closed {
+		r.l = r.v.list(r.dir, r)
 	}
 	r.pos = pos
 }

@@ -249,3 +249,55 @@ func TestNextArrivedNeverWaits(t *testing.T) {
 		t.Fatalf("Next after the failure: ok=%v err=%v, want the error", ok, err)
 	}
 }
+
+// A directory being read answers the lookups of its names from the listing
+// it returns even once the listing is older than the TTL (a slow `ls -l`
+// or os.scandir); once it is closed, an expired listing answers nothing.
+func TestDirectoryBeingReadAnswersLookupsPastTheTTL(t *testing.T) {
+	l := newStepLister()
+	v := New(Options{Prefix: "d/", MetadataTTL: time.Millisecond, NegativeTTL: time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, l, nil, nil)
+	ctx := context.Background()
+	r := v.OpenDir("")
+	l.send(fetcher.ListPage{Objects: objs("a", "b", "c")})
+	l.end <- nil
+	var names []string
+	for {
+		e, ok, err := r.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		names = append(names, e.Name)
+		time.Sleep(3 * time.Millisecond) // the listing expires while it is read
+		if got, err := v.Lookup(ctx, "", e.Name); err != nil || got.Size != 1 {
+			t.Fatalf("Lookup(%s) while the directory is read: %+v, %v", e.Name, got, err)
+		}
+	}
+	if fmt.Sprint(names) != "[a b c]" {
+		t.Fatalf("entries %v", names)
+	}
+	// A rewind after the TTL takes a fresh listing, which answers too.
+	r.Seek(0)
+	l.send(fetcher.ListPage{Objects: objs("a", "bb")})
+	l.end <- nil
+	time.Sleep(3 * time.Millisecond)
+	if got, err := v.Lookup(ctx, "", "bb"); err != nil || got.Size != 2 {
+		t.Fatalf("Lookup(bb) after the rewind: %+v, %v", got, err)
+	}
+	if n := l.heads.Load() + l.single.Load(); n != 0 {
+		t.Fatalf("%d HEADs and one-key listings while the directory was read", n)
+	}
+	r.Close()
+	if _, err := v.Lookup(ctx, "", "bb"); !errors.Is(err, fetcher.ErrNotFound) || l.heads.Load() != 1 {
+		t.Fatalf("Lookup after Close: %v with %d HEADs; want a HEAD (answered 404)", err, l.heads.Load())
+	}
+	v.mu.Lock()
+	left := len(v.reading)
+	v.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d directories still registered as being read after Close", left)
+	}
+}

@@ -13,8 +13,9 @@
 // readers get each page's entries as it arrives, and all readers of a
 // directory share one listing (dir.go). Listings and lookups are cached for
 // MetadataTTL (misses for NegativeTTL); a lookup in a directory whose
-// listing is fresh, or still arriving and has the name, is answered from
-// it, so `ls -l` sends no HEAD per file. A lookup otherwise sends a HEAD
+// listing is fresh, or still arriving and has the name, or is being read
+// by an open directory handle and has the name (however old), is answered
+// from it, so `ls -l` sends no HEAD per file, however slow. A lookup otherwise sends a HEAD
 // of the key and a one-key listing of "key/" concurrently (one round
 // trip).
 //
@@ -143,6 +144,10 @@ type FS struct {
 	// drops its entry).
 	empties map[string]checkpoint.Version
 
+	// reading: dir path → the listings its open DirReaders return → how
+	// many readers (dir.go). Guarded by mu.
+	reading map[string]map[*listing]int
+
 	openFlight singleflight.Group // revalidations in flight, by key and conditions
 	links      linkTargets        // symbolic links' targets (symlink.go)
 }
@@ -175,6 +180,7 @@ func New(opts Options, lister Lister, fetch *fetcher.Fetcher, cache *blockcache.
 		opts: opts, lister: lister, fetch: fetch, cache: cache, log: opts.Logger,
 		mounted: time.Now(),
 		dirs:    make(map[string]*listing),
+		reading: make(map[string]map[*listing]int),
 		lookups: make(map[string]lookupHit),
 		inos:    map[inoKey]uint64{{"", true}: 1},
 		nextIno: 2,
@@ -270,6 +276,8 @@ func (v *FS) lookupEntry(ctx context.Context, dir, name string) (Entry, error) {
 	v.mu.Lock()
 	l := v.dirs[dir]
 	hit, hasHit := v.lookups[p]
+	reading := v.beingReadLocked(dir)
+	isRead := v.readWithEntriesLocked(p)
 	v.mu.Unlock()
 	if l != nil {
 		// A fresh listing answers for every name; one still arriving
@@ -291,6 +299,16 @@ func (v *FS) lookupEntry(ctx context.Context, dir, name string) (Entry, error) {
 			}
 			return hit.entry, nil
 		}
+	}
+	// A directory being read answers for the names it is returning, even
+	// past the TTL (see dir.go).
+	for _, rl := range reading {
+		if e, ok := rl.has(name); ok {
+			return e, nil
+		}
+	}
+	if isRead {
+		return Entry{Name: name, IsDir: true}, nil
 	}
 	e, err := v.lookupRemote(ctx, p, name)
 	if err != nil && !errors.Is(err, fetcher.ErrNotFound) {
@@ -655,6 +673,7 @@ func (h *Handle) Release() {
 	if h.closed.Swap(true) {
 		return
 	}
+	h.v.fetch.ReleaseReadahead(h.object, &h.ra)
 	h.v.mu.Lock()
 	defer h.v.mu.Unlock()
 	if oo := h.v.objects[h.object.ID]; oo != nil {

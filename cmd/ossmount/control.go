@@ -17,11 +17,11 @@ import (
 // commands) and, with metrics_addr, the Prometheus listener; the returned
 // func stops them. It runs before the mount so a taken metrics port fails
 // the mount command with one line rather than after the mount is live.
-func startControl(cfg *config.Config, source string, store *fetcher.OSSStore, core *vfs.FS, fetch *fetcher.Fetcher, cache *blockcache.Cache, creds credsource.Provider, log *slog.Logger) (stop func(), err error) {
+func startControl(cfg *config.Config, source string, store *fetcher.OSSStore, core *vfs.FS, fetch *fetcher.Fetcher, cache *blockcache.Cache, creds credsource.Provider, cacheWarning string, log *slog.Logger) (stop func(), err error) {
 	srv, err := control.Start(control.SocketPath(cfg.CacheDir), cfg.MetricsAddr, &control.Daemon{
 		Sources: control.Sources{
 			Source: source, Mountpoint: cfg.Mountpoint, CacheDir: cfg.CacheDir, Started: time.Now(),
-			Store: store, Fetcher: fetch, Cache: cache, Credentials: creds,
+			Store: store, Fetcher: fetch, Cache: cache, Credentials: creds, CacheWarning: cacheWarning,
 		},
 		FS: core, Log: log,
 	})

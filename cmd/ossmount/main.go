@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 
 	"github.com/ossmount/ossmount/blockcache"
@@ -191,8 +192,19 @@ func run(cfg *config.Config, ready io.WriteCloser) (err error) {
 	if err != nil {
 		return fmt.Errorf("cache dir %s: %w", cfg.CacheDir, err)
 	}
+	window, cacheWarning := readaheadWindow(cfg, cache)
+	if cacheWarning != "" {
+		log.Warn(cacheWarning)
+		switch {
+		case ready != nil:
+			fmt.Fprintf(ready, "warning: %s\n", cacheWarning) // the parent prints it
+		case cfg.LogFile != "":
+			fmt.Fprintf(os.Stderr, "ossmount: warning: %s\n", cacheWarning)
+		}
+	}
 	fetch := fetcher.New(store, fetcher.Config{
 		PartSize: cfg.PartSize, Parallel: cfg.Parallel, Retries: cfg.Retries, ReadTimeout: cfg.ReadTimeout, Logger: log,
+		MaxReadahead: window, AheadRoom: cache.AheadRoom,
 	})
 	core := vfs.New(vfs.Options{
 		Bucket: cfg.Bucket, Prefix: cfg.Prefix, BlockSize: cfg.BlockSize, Revalidate: cfg.Revalidate,
@@ -203,7 +215,7 @@ func run(cfg *config.Config, ready io.WriteCloser) (err error) {
 	if cfg.Prefix != "" {
 		fsName += ":/" + strings.TrimSuffix(cfg.Prefix, "/")
 	}
-	stopControl, err := startControl(cfg, fsName, store, core, fetch, cache, creds, log)
+	stopControl, err := startControl(cfg, fsName, store, core, fetch, cache, creds, cacheWarning, log)
 	if err != nil {
 		cache.Close()
 		return err
@@ -237,17 +249,13 @@ func run(cfg *config.Config, ready io.WriteCloser) (err error) {
 		}
 	}
 
+	served := make(chan struct{})
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	go func() {
-		for s := range sigs {
-			log.Info("signal: unmounting", "signal", s.String())
-			if err := server.Unmount(); err != nil {
-				log.Error("unmount failed (busy?)", "err", err)
-			}
-		}
-	}()
+	go unmountOnSignal(sigs, served, server, cfg.Mountpoint, log)
 	server.Wait()
+	close(served)
+	signal.Stop(sigs)
 	stopControl() // no warm may run while the cache closes
 	fetch.Close()
 	if err := cache.Close(); err != nil {
@@ -255,6 +263,90 @@ func run(cfg *config.Config, ready io.WriteCloser) (err error) {
 	}
 	log.Info("unmounted", "mountpoint", cfg.Mountpoint)
 	return nil
+}
+
+// readaheadWindow returns the readahead window cap per file: the default
+// for parallel × part_size, cut to half of what the cache can hold when
+// that is less than two windows (blocks read ahead are held in the cache
+// until read), with a warning that says so.
+func readaheadWindow(cfg *config.Config, cache *blockcache.Cache) (int64, string) {
+	full := fetcher.DefaultMaxReadahead(cfg.Parallel, cfg.PartSize)
+	capacity, bounded := cache.Capacity()
+	window, fits := fetcher.WindowFor(full, capacity, cfg.BlockSize)
+	if !bounded || fits {
+		return full, ""
+	}
+	cut := "reads ahead are cut to " + control.Bytes(window) + " per file"
+	if window < 0 {
+		cut = "files are not read ahead"
+	}
+	return window, fmt.Sprintf("the cache can hold %s (cache_size %s, or the free space of %s less min_free %s), "+
+		"less than two readahead windows of %s: %s; raise cache_size or lower min_free",
+		control.Bytes(capacity), control.Bytes(cfg.CacheSize), cfg.CacheDir, control.Bytes(cfg.MinFree),
+		control.Bytes(full), cut)
+}
+
+// unmountRetry is how often a busy mount is tried again after a signal.
+const unmountRetry = 200 * time.Millisecond
+
+// unmountOnSignal unmounts on the first signal: at once if nothing uses
+// the mount, else as soon as the last open file (or working directory) in
+// it goes, trying again every unmountRetry; the files stay readable
+// meanwhile. A second signal detaches the mount lazily (umount -l): it
+// leaves the namespace at once, the files open in it are still served,
+// and the daemon exits when the last one closes. served is closed once
+// the mount is gone (server.Wait returned).
+func unmountOnSignal(sigs <-chan os.Signal, served <-chan struct{}, server *fuse.Server, mountpoint string, log *slog.Logger) {
+	var s os.Signal
+	select {
+	case s = <-sigs:
+	case <-served:
+		return
+	}
+	log.Info("signal: unmounting", "signal", s.String())
+	if err := server.Unmount(); err == nil {
+		return
+	}
+	log.Warn("mount busy: unmounting as soon as its open files are closed (a second signal detaches it now)",
+		"signal", s.String(), "mountpoint", mountpoint)
+	t := time.NewTicker(unmountRetry)
+	defer t.Stop()
+	for {
+		select {
+		case <-served:
+			return
+		case s = <-sigs:
+			log.Info("signal: detaching the busy mount (lazy unmount)", "signal", s.String())
+			if err := lazyUnmount(mountpoint); err != nil {
+				log.Error("lazy unmount failed", "err", err)
+				continue
+			}
+			// Detached: the path may get another mount, which is not
+			// ours to unmount; wait for the open files to close.
+			t.Stop()
+		case <-t.C:
+			if tryUnmount(server, mountpoint) == nil {
+				return
+			}
+		}
+	}
+}
+
+// tryUnmount makes one attempt to unmount: umount(2) as root, else
+// fusermount3 -u (through go-fuse, which tries a few times).
+func tryUnmount(server *fuse.Server, mountpoint string) error {
+	if os.Geteuid() == 0 {
+		return syscall.Unmount(mountpoint, 0)
+	}
+	return server.Unmount()
+}
+
+// lazyUnmount detaches the mount from the namespace (umount -l).
+func lazyUnmount(mountpoint string) error {
+	if os.Geteuid() == 0 {
+		return syscall.Unmount(mountpoint, syscall.MNT_DETACH)
+	}
+	return exec.Command("fusermount3", "-u", "-z", mountpoint).Run()
 }
 
 // setKernelReadahead sets the mount's readahead in the kernel (its backing
