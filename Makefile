@@ -71,6 +71,7 @@ OSSFS2_BUILD  ?= $(firstword $(wildcard $(CURDIR)/../shared/tools/build-ossfs2.s
 OSSFS2_MIRROR ?= /work/.mirror/aliyun+ossfs/repo
 OSSFS2        ?= /tmp/peers/ossfs2-src/build/ossfs2
 BENCH_ROUNDS  ?= 3
+BENCH_WORK    ?= /var/tmp/ossmount-bench
 bench: deps build
 	@command -v s3fs >/dev/null 2>&1 && command -v rclone >/dev/null 2>&1 && command -v fio >/dev/null 2>&1 || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq s3fs rclone fio >/dev/null; }
@@ -79,7 +80,7 @@ bench: deps build
 	  mkdir -p $(BIN); SRC_DIR='$(patsubst %/build/ossfs2,%,$(OSSFS2))' bash '$(OSSFS2_BUILD)' '$(OSSFS2_MIRROR)' >$(BIN)/ossfs2-build.log 2>&1 || \
 	  echo "ossfs 2.0 did not build (see $(BIN)/ossfs2-build.log); the bench leaves it out"; fi
 	cd test/bench && $(GO) build -o $(CURDIR)/$(BIN)/sdkget ./cmd/sdkget && $(GO) build -o $(CURDIR)/$(BIN)/bench ./cmd/bench
-	$(BIN)/bench -ossmount $(BIN)/ossmount -sdkget $(BIN)/sdkget -ossfs2 '$(OSSFS2)' -rounds $(BENCH_ROUNDS) -out test/bench
+	$(BIN)/bench -ossmount $(BIN)/ossmount -sdkget $(BIN)/sdkget -ossfs2 '$(OSSFS2)' -rounds $(BENCH_ROUNDS) -work $(BENCH_WORK) -out test/bench
 
 demo: deps build
 	@./test/demo.sh start
