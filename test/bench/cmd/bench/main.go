@@ -231,7 +231,7 @@ func (b *bench) yardsticks() error {
 	b.res.set(wSecondOpen, "local file, page cache", mbps(b.bigSize, d.Seconds()))
 	// TTFB yardstick: two round trips plus one 1 MiB block at link rate.
 	b.res.set(wTTFB, "2 round trips + 1 MiB", 2*flagLatency.Seconds()*1000+float64(mib)/float64(b.bw)*1000)
-	// ls -l target: the listing requests alone, done by the SDK-speaking store
+	// ls -l yardstick: the listing requests alone, done by the SDK-speaking store
 	// in sequence, as any lister must (each page needs the previous token).
 	t0 := time.Now()
 	pages, err := listPages(b.url, "list/")
