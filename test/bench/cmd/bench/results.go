@@ -381,7 +381,8 @@ func (b *bench) markdown(tbl, tg string) string {
 		"full`, opening the file starts downloading all of it, and fio's random reads are then served from\n" +
 		"that local copy as it fills. They measure a full download, not random reads against the store;\n" +
 		"the bytes-fetched-per-read row shows it. ossmount fetches the 1 MiB block a read needs and\n" +
-		"keeps it in its disk cache.\n\n")
+		"keeps it in its disk cache. ossfs 2.0 keeps no disk cache: its warm `direct=1` reads go to the\n" +
+		"store again, while its warm buffered reads are served by the kernel page cache.\n\n")
 	p("## Results (median of %d rounds)\n\n", b.res.rounds)
 	p("%s\nRatios read \"times better for ossmount\": above 1× ossmount wins, below 1× it loses, whichever\n"+
 		"way the unit points (for seconds, requests, bytes, CPU and memory, less is better).\n\n", tbl)
