@@ -10,7 +10,11 @@
 // and ListObjectsV2 (delimiter, pagination, encoding-type=url), and a few
 // bucket calls (location, bucketInfo, acl, HeadBucket, Put/DeleteBucket,
 // ListBuckets). Buckets are addressed path-style (http://HOST/BUCKET/KEY),
-// or virtual-hosted when the Host is BUCKET.anything and BUCKET exists.
+// or virtual-hosted when the Host is BUCKET.anything and BUCKET exists;
+// a request in absolute form (GET http://BUCKET.HOST/KEY, as a client
+// sends to its HTTP proxy) is served too, which is how ossfs 2.0, whose
+// URLs are always virtual-hosted, reaches an emulator on 127.0.0.1 (its
+// --http_proxy names the emulator).
 // Requests are authenticated like OSS: Signature V4 and V1 are verified by
 // re-signing the received request with the SDK's own signer; anonymous
 // requests pass only on public buckets. Every response carries

@@ -2,17 +2,13 @@ package main
 
 import (
 	"fmt"
-	"image/color"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/vg"
 )
 
 // Workloads, in table order. Each names its unit.
@@ -23,12 +19,12 @@ const (
 	wSecondOpenReqs     = "3. second open: requests to OSS"
 	wSecondOpenBytes    = "3. second open: body bytes from OSS"
 	wTTFB               = "4. time to first byte, cold file (ms)"
-	wCold4kGetsPerRead  = "5. cold random 4K direct: GETs per read"
-	wCold4kBytesPerRead = "5. cold random 4K direct: bytes fetched per read"
-	wSmall              = "6. 1,000 files of 128 KiB, 8 threads (files/s)"
+	wCold4kGetsPerRead  = "5. cold random 4K direct=1: GETs per read"
+	wCold4kBytesPerRead = "5. cold random 4K direct=1: bytes fetched per read"
+	wSmall              = "6. 1,000 files of 128 KiB, 8 readers (files/s)"
 	wList               = "7. ls -l of 10,000 keys (s)"
 	wListHeads          = "7. ls -l: HEAD requests"
-	wCPU                = "8. daemon CPU seconds per GiB (cold read)"
+	wCPU                = "8. daemon CPU seconds per GiB (cold sequential read)"
 	wRSS                = "8. daemon peak RSS over all workloads (MiB)"
 )
 
@@ -42,65 +38,111 @@ func order() []string {
 	rows := []string{wColdSeq, wRemount, wSecondOpen, wSecondOpenReqs, wSecondOpenBytes, wTTFB}
 	for _, cold := range []bool{true, false} {
 		for _, j := range fioJobs {
-			rows = append(rows, "5. "+j.workload(cold))
+			rows = append(rows, j.workload(cold))
 		}
 	}
 	return append(rows, wCold4kGetsPerRead, wCold4kBytesPerRead, wSmall, wList, wListHeads, wCPU, wRSS)
 }
 
-var peers = []string{"ossmount", "s3fs", "rclone"}
+// peers are the mounts under test, in column order; anything else set is a
+// yardstick.
+var peers = []string{"ossmount", "ossfs2", "s3fs", "rclone"}
 
+// title is how a system is named in the results.
+func title(sys string) string {
+	if sys == "ossfs2" {
+		return "ossfs 2.0"
+	}
+	return sys
+}
+
+// results holds every round's figure per workload and system; a figure
+// reported is the median over the rounds that produced it.
 type results struct {
 	mu       sync.Mutex
-	v        map[string]map[string]float64 // workload → system → value
-	baseline map[string]string             // workload → name of its yardstick column
+	round    int                             // the round being measured
+	v        map[string]map[string][]float64 // workload → system → value per round (NaN: not measured)
+	baseline map[string]string               // workload → name of its yardstick
+	skipped  map[string]string               // system → why it was not run
+	rounds   int
 	elapsed  time.Duration
 }
 
 func newResults() *results {
-	return &results{v: map[string]map[string]float64{}, baseline: map[string]string{}}
+	return &results{v: map[string]map[string][]float64{}, baseline: map[string]string{}, skipped: map[string]string{}}
 }
 
-func canon(w string) string {
-	if strings.HasPrefix(w, "random ") {
-		return "5. " + w
+// startRound makes later set and max calls record round n.
+func (r *results) startRound(n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.round = n
+	r.rounds = max(r.rounds, n+1)
+}
+
+func (r *results) skip(sys, why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.skipped[sys] = why
+}
+
+// slot returns the current round's cell of w and sys, growing as needed.
+// Callers hold r.mu.
+func (r *results) slot(w, sys string) *float64 {
+	if r.v[w] == nil {
+		r.v[w] = map[string][]float64{}
 	}
-	return w
+	vals := r.v[w][sys]
+	for len(vals) <= r.round {
+		vals = append(vals, math.NaN())
+	}
+	r.v[w][sys] = vals
+	if !slices.Contains(peers, sys) {
+		r.baseline[w] = sys
+	}
+	return &vals[r.round]
 }
 
 func (r *results) set(w, sys string, v float64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	w = canon(w)
-	if r.v[w] == nil {
-		r.v[w] = map[string]float64{}
-	}
-	r.v[w][sys] = v
-	if !contains(peers, sys) {
-		r.baseline[w] = sys
-	}
+	*r.slot(w, sys) = v
 }
 
+// max keeps the largest value of this round.
 func (r *results) max(w, sys string, v float64) {
-	if old, ok := r.get(w, sys); !ok || v > old {
-		r.set(w, sys, v)
-	}
-}
-
-func (r *results) get(w, sys string) (float64, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	v, ok := r.v[canon(w)][sys]
-	return v, ok
+	if p := r.slot(w, sys); math.IsNaN(*p) || v > *p {
+		*p = v
+	}
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
+// all returns the measured values of w and sys, round by round.
+func (r *results) all(w, sys string) []float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []float64
+	for _, v := range r.v[w][sys] {
+		if !math.IsNaN(v) {
+			out = append(out, v)
 		}
 	}
-	return false
+	return out
+}
+
+// get returns the median over the rounds.
+func (r *results) get(w, sys string) (float64, bool) {
+	vals := r.all(w, sys)
+	if len(vals) == 0 {
+		return 0, false
+	}
+	slices.Sort(vals)
+	n := len(vals)
+	if n%2 == 1 {
+		return vals[n/2], true
+	}
+	return (vals[n/2-1] + vals[n/2]) / 2, true
 }
 
 // advantage is how many times better ossmount is than other on w (>1:
@@ -111,7 +153,7 @@ func (r *results) advantage(w, other string) float64 {
 	if !ok1 || !ok2 || o == 0 || p == 0 {
 		return math.NaN()
 	}
-	if lowerIsBetter[canon(w)] {
+	if lowerIsBetter[w] {
 		return p / o
 	}
 	return o / p
@@ -133,38 +175,96 @@ func fmtVal(v float64, ok bool) string {
 }
 
 func fmtRatio(x float64) string {
-	if math.IsNaN(x) {
+	switch {
+	case math.IsNaN(x):
 		return "—"
+	case x >= 100:
+		return fmt.Sprintf("%.0f×", x)
+	case x >= 10:
+		return fmt.Sprintf("%.1f×", x)
+	case x >= 0.1:
+		return fmt.Sprintf("%.2f×", x)
+	default:
+		return fmt.Sprintf("%.3f×", x)
 	}
-	return fmt.Sprintf("%.2f×", x)
 }
 
-// table renders the results as a Markdown table.
+// ran lists the peers that produced figures, in column order.
+func (r *results) ran() []string {
+	var out []string
+	for _, p := range peers {
+		if _, ok := r.get(wColdSeq, p); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// table renders the medians as a Markdown table.
 func (r *results) table() string {
+	ran := r.ran()
 	var sb strings.Builder
-	sb.WriteString("| workload | ossmount | s3fs | rclone | yardstick | ossmount vs yardstick | vs s3fs | vs rclone |\n")
-	sb.WriteString("|---|---:|---:|---:|---|---:|---:|---:|\n")
+	head := []string{"workload"}
+	align := []string{"---"}
+	for _, p := range ran {
+		head = append(head, title(p))
+		align = append(align, "---:")
+	}
+	head = append(head, "yardstick", "ossmount vs yardstick")
+	align = append(align, "---", "---:")
+	for _, p := range ran[1:] {
+		head = append(head, "vs "+title(p))
+		align = append(align, "---:")
+	}
+	sb.WriteString("| " + strings.Join(head, " | ") + " |\n|" + strings.Join(align, "|") + "|\n")
 	for _, w := range order() {
 		cells := []string{w}
-		for _, p := range peers {
+		for _, p := range ran {
 			v, ok := r.get(w, p)
 			cells = append(cells, fmtVal(v, ok))
 		}
-		base := r.baseline[w]
-		if base != "" {
-			v, _ := r.get(w, base)
-			cells = append(cells, base+": "+fmtVal(v, true), fmtRatio(r.advantage(w, base)))
+		if base := r.baseline[w]; base != "" {
+			v, ok := r.get(w, base)
+			cells = append(cells, base+": "+fmtVal(v, ok), fmtRatio(r.advantage(w, base)))
 		} else {
 			cells = append(cells, "", "")
 		}
-		cells = append(cells, fmtRatio(r.advantage(w, "s3fs")), fmtRatio(r.advantage(w, "rclone")))
+		for _, p := range ran[1:] {
+			cells = append(cells, fmtRatio(r.advantage(w, p)))
+		}
 		sb.WriteString("| " + strings.Join(cells, " | ") + " |\n")
 	}
-	sb.WriteString("\nRatios are \"times better for ossmount\" (above 1: ossmount wins), whichever way the unit points.\n")
 	return sb.String()
 }
 
-// targets checks issue 4's targets against this run.
+// spread lists every round's figure of the headline workloads, so a reader
+// sees how much a median can be trusted on a shared machine.
+func (r *results) spread() string {
+	var sb strings.Builder
+	sb.WriteString("| workload | " + strings.Join(mapTitles(r.ran()), " | ") + " |\n|---|" + strings.Repeat("---|", len(r.ran())) + "\n")
+	for _, w := range []string{wColdSeq, wCPU, wSmall, fioJobs[0].workload(true), wList} {
+		cells := []string{w}
+		for _, p := range r.ran() {
+			var vs []string
+			for _, v := range r.all(w, p) {
+				vs = append(vs, fmtVal(v, true))
+			}
+			cells = append(cells, strings.Join(vs, ", "))
+		}
+		sb.WriteString("| " + strings.Join(cells, " | ") + " |\n")
+	}
+	return sb.String()
+}
+
+func mapTitles(s []string) []string {
+	out := make([]string, len(s))
+	for i, x := range s {
+		out[i] = title(x)
+	}
+	return out
+}
+
+// targets checks the project's goals against this run's medians.
 func (r *results) targets() string {
 	var sb strings.Builder
 	check := func(name string, ok bool, detail string) {
@@ -176,17 +276,26 @@ func (r *results) targets() string {
 	}
 	get := func(w, s string) float64 { v, _ := r.get(w, s); return v }
 	a := r.advantage
+	if _, ok := r.get(wColdSeq, "ossfs2"); ok {
+		check("cold sequential ≥ 1.15× ossfs 2.0", a(wColdSeq, "ossfs2") >= 1.15, fmtRatio(a(wColdSeq, "ossfs2")))
+		check("daemon CPU per cold GiB ≤ ossfs 2.0's (with CRC-64 on every block and the cache written)", a(wCPU, "ossfs2") >= 1,
+			fmt.Sprintf("%.2f s vs %.2f s", get(wCPU, "ossmount"), get(wCPU, "ossfs2")))
+		check("1,000 small files ≥ 1.15× ossfs 2.0", a(wSmall, "ossfs2") >= 1.15, fmtRatio(a(wSmall, "ossfs2")))
+		for _, w := range []string{fioJobs[0].workload(true), fioJobs[3].workload(true), wList, wRemount, wSecondOpen} {
+			check("no loss to ossfs 2.0: "+w, a(w, "ossfs2") >= 1, fmtRatio(a(w, "ossfs2")))
+		}
+	}
 	check("cold sequential ≥ 1.0× SDK Downloader", a(wColdSeq, "SDK Downloader") >= 1.0, fmtRatio(a(wColdSeq, "SDK Downloader")))
 	check("cold sequential ≥ 2.5× s3fs", a(wColdSeq, "s3fs") >= 2.5, fmtRatio(a(wColdSeq, "s3fs")))
-	check("after remount ≥ 0.8× local file", a(wRemount, "local file") >= 0.8, fmtRatio(a(wRemount, "local file")))
-	check("second open ≥ 0.5× local page cache", a(wSecondOpen, "local file") >= 0.5, fmtRatio(a(wSecondOpen, "local file")))
-	check("time to first byte ≤ 2 round trips + one block", get(wTTFB, "ossmount") <= get(wTTFB, "target"),
-		fmt.Sprintf("%.1f ms vs %.1f ms", get(wTTFB, "ossmount"), get(wTTFB, "target")))
+	check("after remount ≥ 0.8× local disk", a(wRemount, "local file, cold") >= 0.8, fmtRatio(a(wRemount, "local file, cold")))
+	check("second open ≥ 0.5× local page cache", a(wSecondOpen, "local file, page cache") >= 0.5, fmtRatio(a(wSecondOpen, "local file, page cache")))
+	check("time to first byte ≤ 2 round trips + one block", get(wTTFB, "ossmount") <= get(wTTFB, "2 round trips + 1 MiB"),
+		fmt.Sprintf("%.1f ms vs %.1f ms", get(wTTFB, "ossmount"), get(wTTFB, "2 round trips + 1 MiB")))
 	check("cold random 4K: ≤ 1 GET and ≤ one block (1 MiB) per read",
 		get(wCold4kGetsPerRead, "ossmount") <= 1 && get(wCold4kBytesPerRead, "ossmount") <= mib,
 		fmt.Sprintf("%.3f GETs, %.0f bytes per read", get(wCold4kGetsPerRead, "ossmount"), get(wCold4kBytesPerRead, "ossmount")))
 	for _, j := range fioJobs {
-		w := "5. " + j.workload(false)
+		w := j.workload(false)
 		check("warm random "+j.name()+" ≥ 3× s3fs", a(w, "s3fs") >= 3, fmtRatio(a(w, "s3fs")))
 	}
 	check("small files ≥ 1.5× s3fs", a(wSmall, "s3fs") >= 1.5, fmtRatio(a(wSmall, "s3fs")))
@@ -198,6 +307,7 @@ func (r *results) targets() string {
 	return sb.String()
 }
 
+// report prints the table and writes results.md and results.png.
 func (b *bench) report() error {
 	tbl := b.res.table()
 	tg := b.res.targets()
@@ -205,15 +315,7 @@ func (b *bench) report() error {
 	fmt.Print(tbl)
 	fmt.Println()
 	fmt.Print(tg)
-	settings := fmt.Sprintf("Link: the in-process OSS emulator, %v before each response, %s/s per connection (per response body), 127.0.0.1. "+
-		"Big object %s; time-to-first-byte object 64 MiB; %d small files of 128 KiB; %d keys listed; fio: randread, psync, 4 jobs, %d s each. "+
-		"Cold = fresh cache dir and page cache dropped; warm random = after a full sequential read; remount = same cache dir, page cache dropped. "+
-		"ossmount at defaults (16 parallel 8 MiB parts, 1 MiB blocks); s3fs with use_cache (disk cache) and public_bucket; "+
-		"rclone mount --vfs-cache-mode full; all anonymous and path-style. The run took %s.",
-		*flagLatency, *flagBandwidth, *flagSize, *flagSmall, *flagListKeys, *flagFioTime, b.res.elapsed.Round(time.Second))
-	md := fmt.Sprintf("# ossmount benchmark\n\nWritten by `make bench` (test/bench/cmd/bench) on %s.\n\n"+
-		"**Machine:** %s.\n\n**Settings:** %s\n\n%s\n## Targets (issue 4)\n\n%s\n![ossmount advantage per workload](results.png)\n",
-		time.Now().UTC().Format("2006-01-02 15:04 MST"), machine(), settings, tbl, tg)
+	md := b.markdown(tbl, tg)
 	if err := os.WriteFile(filepath.Join(*flagOut, "results.md"), []byte(md), 0o644); err != nil {
 		return err
 	}
@@ -224,63 +326,69 @@ func (b *bench) report() error {
 	return nil
 }
 
-// chart draws ossmount's advantage over each peer and yardstick per
-// workload as grouped bars (capped at 10× so the small ratios stay legible).
-func (r *results) chart(path string) error {
-	const capAt = 10
-	rows := []struct{ w, short string }{
-		{wColdSeq, "cold seq"}, {wRemount, "remount"}, {wSecondOpen, "2nd open"}, {wTTFB, "TTFB"},
-		{"5. " + fioJobs[0].workload(true), "rand 4K cold"}, {"5. " + fioJobs[2].workload(true), "rand 128K cold"},
-		{"5. " + fioJobs[0].workload(false), "rand 4K warm"}, {"5. " + fioJobs[3].workload(false), "rand 128K warm"},
-		{wSmall, "small files"}, {wList, "ls -l"}, {wCPU, "CPU/GiB"}, {wRSS, "peak RSS"},
-	}
-	p := plot.New()
-	p.Title.Text = "ossmount advantage (× better; 1 = par; capped at 10)"
-	p.Y.Label.Text = "× better than"
-	p.Y.Min = 0
-	names := make([]string, len(rows))
-	for i, row := range rows {
-		names[i] = row.short
-	}
-	series := []struct {
-		name string
-		col  color.Color
-		base bool
-	}{
-		{"yardstick (SDK / local / target / listing)", color.RGBA{90, 90, 90, 255}, true},
-		{"s3fs", color.RGBA{220, 120, 40, 255}, false},
-		{"rclone", color.RGBA{50, 110, 200, 255}, false},
-	}
-	w := vg.Points(12)
-	for i, s := range series {
-		vals := make(plotter.Values, len(rows))
-		for j, row := range rows {
-			other := s.name
-			if s.base {
-				other = r.baseline[row.w]
-			}
-			x := r.advantage(row.w, other)
-			if math.IsNaN(x) {
-				x = 0
-			}
-			vals[j] = math.Min(x, capAt)
+func (b *bench) markdown(tbl, tg string) string {
+	var sb strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&sb, format, args...) }
+	p("# ossmount benchmark\n\n")
+	p("Written by `make bench` (test/bench/cmd/bench) on %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	p("ossmount and the FUSE mounts an OSS user would otherwise pick read the same objects from one\n"+
+		"emulated OSS endpoint on a link shaped like a real one, on one machine, in one run. The clients\n"+
+		"take turns: each of the %d rounds measures every client once (in a rotating order), and every\n"+
+		"figure below is the median of the rounds. Ratios compare clients measured minutes apart on the\n"+
+		"same machine, so a busy machine moves them less than the absolute figures, which depend on it.\n\n", b.res.rounds)
+	p("## How it was measured\n\n")
+	p("- **Link:** the OSS emulator (test/ossemu) in the driver process adds %v before every response and caps\n"+
+		"  every response body at %s/s, which is what one TCP connection to OSS gives; clients reach it on 127.0.0.1.\n",
+		*flagLatency, *flagBandwidth)
+	p("- **Data:** one %s object (the sequential and random reads), a 64 MiB object (time to first byte),\n"+
+		"  %d objects of 128 KiB, and %d one-byte keys under one prefix (the listing). Every byte read is checked.\n",
+		*flagSize, *flagSmall, *flagListKeys)
+	p("- **Cold** means a fresh mount with an empty cache directory and the kernel page cache dropped; **after\n"+
+		"  remount** keeps the cache directory and drops the page cache; **warm random** runs after a full\n"+
+		"  sequential read. Random reads are fio randread, psync, 4 jobs, %d s per job, with\n"+
+		"  `direct=1` (every read goes to the mount; the kernel page cache is bypassed) or **buffered**\n"+
+		"  (the kernel page cache in front of the mount serves repeats).\n", *flagFioTime)
+	p("- **Daemon CPU and RSS** are read from /proc of the process serving the mountpoint (user + system\n" +
+		"  time of all its threads; peak resident set over every session of a round).\n\n")
+	p("### The clients and their options\n\n")
+	p("- **ossmount** (this project), defaults: 16 parallel 8 MiB parts per file, 1 MiB blocks kept in a\n" +
+		"  checkpointed disk cache, CRC-64 checked on every block; anonymous.\n")
+	p("- **ossfs 2.0** (Alibaba's ossfs2, built from its public source), defaults (up to 64 prefetches of\n" +
+		"  8 MiB per file and 256 in total, 100 keys per listing page, no disk cache, no CRC-64 check on reads)\n" +
+		"  plus `--ro`, the endpoint, the bucket and an access key (it has no anonymous mode; it signs with OSS V1),\n" +
+		"  and `--http_proxy` pointing at the emulator, because it always addresses the bucket as a host name.\n")
+	p("- **s3fs** with `use_cache` (its disk cache) and `public_bucket=1`, path-style, `ro`.\n")
+	p("- **rclone mount** with `--vfs-cache-mode full` (its disk cache) and `--read-only`, path-style, anonymous.\n")
+	for _, sys := range peers {
+		if why, ok := b.res.skipped[sys]; ok {
+			p("- **%s was not run:** %s\n", title(sys), why)
 		}
-		bars, err := plotter.NewBarChart(vals, w)
-		if err != nil {
-			return err
-		}
-		bars.Color = s.col
-		bars.LineStyle.Width = 0
-		bars.Offset = vg.Length(i-1) * w
-		p.Add(bars)
-		p.Legend.Add(s.name, bars)
 	}
-	par := plotter.NewFunction(func(float64) float64 { return 1 })
-	par.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-	p.Add(par)
-	p.Legend.Top = true
-	p.NominalX(names...)
-	p.X.Tick.Label.Rotation = math.Pi / 6
-	p.X.Tick.Label.XAlign = -0.9
-	return p.Save(12*vg.Inch, 6*vg.Inch, path)
+	p("\n### The yardsticks\n\n")
+	p("A yardstick is not a mount: it is the best a reader could hope for on that workload, to show how\n" +
+		"close each client gets.\n\n")
+	p("- **SDK Downloader** (cold sequential): the OSS Go SDK's parallel downloader (16 × 8 MiB parts) writing\n" +
+		"  the object to a local file: what the link gives a program that needs no filesystem.\n")
+	p("- **local file, cold** (after remount): the same bytes read from a file on the local disk with the page\n" +
+		"  cache dropped: a disk cache cannot beat the disk.\n")
+	p("- **local file, page cache** (second open): the same file read again from the kernel page cache.\n")
+	p("- **2 round trips + 1 MiB** (time to first byte): one round trip to open, one to start the first\n" +
+		"  GET, and one 1 MiB block at the link's rate.\n")
+	p("- **listing requests alone** (ls -l): the ListObjectsV2 pages of the prefix fetched one after the\n" +
+		"  other (each needs the previous page's token), with no filesystem and no per-file requests.\n\n")
+	p("### Reading the random-read rows\n\n")
+	p("rclone's cold random figures come from its whole-file background download: with `--vfs-cache-mode\n" +
+		"full`, opening the file starts downloading all of it, and fio's random reads are then served from\n" +
+		"that local copy as it fills. They measure a full download, not random reads against the store;\n" +
+		"the bytes-fetched-per-read row shows it. ossmount fetches the 1 MiB block a read needs and\n" +
+		"keeps it in its disk cache. ossfs 2.0 keeps no disk cache: its warm `direct=1` reads go to the\n" +
+		"store again, while its warm buffered reads are served by the kernel page cache.\n\n")
+	p("## Results (median of %d rounds)\n\n", b.res.rounds)
+	p("%s\nRatios read \"times better for ossmount\": above 1× ossmount wins, below 1× it loses, whichever\n"+
+		"way the unit points (for seconds, requests, bytes, CPU and memory, less is better).\n\n", tbl)
+	p("![ossmount's advantage per workload, log scale](results.png)\n\n")
+	p("## Targets\n\nThe goals the project set for itself, checked against the medians above.\n\n%s\n", tg)
+	p("## Every round of the headline workloads\n\n%s\n", b.res.spread())
+	p("**Machine:** %s. The run took %s.\n", machine(), b.res.elapsed.Round(time.Second))
+	return sb.String()
 }
