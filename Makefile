@@ -29,6 +29,7 @@ lint:
 
 unit:
 	$(GO) test -race -count=1 $(CORE)
+	cd test/bench && $(GO) test -count=1 ./...
 
 # install first: the fstab tests mount through mount(8) and mount.fuse3,
 # which find ossmount on the standard PATH only (make uninstall removes it).
