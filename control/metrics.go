@@ -3,7 +3,8 @@ package control
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ossmount/ossmount/fetcher"
+	"github.com/ossmount/ossmount/store"
+	ossstore "github.com/ossmount/ossmount/store/oss"
 )
 
 // collector exports a Snapshot, read at each scrape, in Prometheus form:
@@ -94,11 +95,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, m := range metrics {
 		switch m.name {
 		case "ossmount_requests_total":
-			for _, k := range []string{fetcher.OpGet, fetcher.OpHead, fetcher.OpList} {
+			for _, k := range []string{ossstore.OpGet, ossstore.OpHead, ossstore.OpList} {
 				ch <- prometheus.MustNewConstMetric(c.descs[m.name], m.kind, float64(s.Requests[k]), k)
 			}
 		case "ossmount_request_errors_total":
-			for _, k := range fetcher.ErrorKinds {
+			for _, kind := range store.ErrorKinds() {
+				k := kind.String()
 				ch <- prometheus.MustNewConstMetric(c.descs[m.name], m.kind, float64(s.Errors[k]), k)
 			}
 		case "ossmount_credentials_info":

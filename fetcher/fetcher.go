@@ -18,7 +18,7 @@
 // written to the cache and its waiters are released, so a reader waits only
 // for the blocks it needs, not for the whole part. Every part GET carries
 // If-Match with the version's ETag; a 412 means the object changed under the
-// reader and surfaces as ErrChanged (ESTALE), never as mixed data. Transient
+// reader and surfaces as store.ErrChanged (ESTALE), never as mixed data. Transient
 // failures (5xx, resets, stalls longer than ReadTimeout, short bodies) are
 // retried with jittered exponential backoff, resuming from the last byte
 // received; progress resets the attempt count.
@@ -47,7 +47,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,6 +54,8 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/ossmount/ossmount/blockcache"
+	"github.com/ossmount/ossmount/internal/retry"
+	"github.com/ossmount/ossmount/store"
 )
 
 // Blocks is the local cache of one object version, as the fetcher uses it.
@@ -177,7 +178,7 @@ type Stats struct {
 
 // Fetcher runs the parts of every reader of the mount.
 type Fetcher struct {
-	store Store
+	store store.Getter
 	cfg   Config
 	log   *slog.Logger
 	sem   *semaphore.Weighted // the one bound on concurrent GETs
@@ -306,7 +307,7 @@ func (f *Fetcher) dropSpares() {
 var poisonFreed bool
 
 // New returns a Fetcher over store.
-func New(store Store, cfg Config) *Fetcher {
+func New(st store.Getter, cfg Config) *Fetcher {
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = 16
 	}
@@ -327,7 +328,7 @@ func New(store Store, cfg Config) *Fetcher {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Fetcher{
-		store: store, cfg: cfg, log: cfg.Logger,
+		store: st, cfg: cfg, log: cfg.Logger,
 		sem: semaphore.NewWeighted(int64(cfg.Parallel)),
 		ctx: ctx, cancel: cancel,
 		inflight: make(map[blockKey]*blockFetch),
@@ -676,13 +677,13 @@ func (f *Fetcher) runPart(o *Object, first int, entries []*blockFetch, registere
 				return
 			}
 			f.retries.Add(1)
-			if !sleepCtx(f.ctx, backoff(attempt)) {
+			if !retry.Wait(f.ctx, attempt) {
 				pt.fail(f.ctx.Err())
 				return
 			}
 		}
 		f.gets.Add(1)
-		resp, err := f.store.Get(f.ctx, GetRequest{Key: o.Key, Start: pt.pos, End: pt.end, IfMatch: o.ETag})
+		resp, err := f.store.Get(f.ctx, store.GetRequest{Key: o.Key, Start: pt.pos, End: pt.end, IfMatch: o.ETag})
 		if err == nil {
 			if err = checkPart(resp, o, pt.pos); err != nil {
 				resp.Body.Close()
@@ -690,10 +691,10 @@ func (f *Fetcher) runPart(o *Object, first int, entries []*blockFetch, registere
 		}
 		err = shorterThanVersion(err)
 		if err != nil {
-			if errors.Is(err, ErrChanged) {
+			if errors.Is(err, store.ErrChanged) {
 				f.log.Info("object changed while being read", "key", o.Key, "etag", o.ETag)
 			}
-			if !retryable(err) || f.ctx.Err() != nil {
+			if !store.Retryable(err) || f.ctx.Err() != nil {
 				pt.fail(err)
 				return
 			}
@@ -708,7 +709,7 @@ func (f *Fetcher) runPart(o *Object, first int, entries []*blockFetch, registere
 		if pt.pos > pt.end {
 			break
 		}
-		lastErr = &RequestError{Op: "GET", Key: o.Key, RequestID: resp.RequestID, Kind: ErrTransient,
+		lastErr = &store.RequestError{Op: "GET", Key: o.Key, RequestID: resp.RequestID, Kind: store.ErrTransient,
 			Err: fmt.Errorf("body interrupted at byte %d: %w", pt.pos, rerr)}
 		f.log.Warn("part body interrupted, resuming", "key", o.Key, "err", lastErr)
 		if pt.pos > before {
@@ -721,7 +722,7 @@ func (f *Fetcher) runPart(o *Object, first int, entries []*blockFetch, registere
 
 // readBody streams resp's body into the part until the part is complete or
 // the body fails. A body that delivers nothing for ReadTimeout is abandoned.
-func (f *Fetcher) readBody(resp *GetResponse, pt *part) error {
+func (f *Fetcher) readBody(resp *store.GetResponse, pt *part) error {
 	var stalled atomic.Bool
 	timer := time.AfterFunc(f.cfg.ReadTimeout, func() {
 		stalled.Store(true)
@@ -768,12 +769,12 @@ func (f *Fetcher) cacheBlock(o *Object, b int, data []byte, ahead bool) {
 }
 
 // checkPart validates the headers of a part answer against what was asked.
-func checkPart(resp *GetResponse, o *Object, pos int64) error {
+func checkPart(resp *store.GetResponse, o *Object, pos int64) error {
 	bad := func(format string, args ...any) error {
-		return &RequestError{Op: "GET", Key: o.Key, Status: resp.StatusCode, RequestID: resp.RequestID, Kind: ErrProtocol, Err: fmt.Errorf(format, args...)}
+		return &store.RequestError{Op: "GET", Key: o.Key, Status: resp.StatusCode, RequestID: resp.RequestID, Kind: store.ErrProtocol, Err: fmt.Errorf(format, args...)}
 	}
 	if resp.Info.ETag != "" && resp.Info.ETag != o.ETag {
-		return &RequestError{Op: "GET", Key: o.Key, Status: resp.StatusCode, RequestID: resp.RequestID, Kind: ErrChanged,
+		return &store.RequestError{Op: "GET", Key: o.Key, Status: resp.StatusCode, RequestID: resp.RequestID, Kind: store.ErrChanged,
 			Err: fmt.Errorf("ETag %s, reading %s", resp.Info.ETag, o.ETag)}
 	}
 	if resp.StatusCode != 206 && !(resp.StatusCode == 200 && pos == 0) {
@@ -808,19 +809,15 @@ func (f *Fetcher) CheckWholeCRC(o *Object) {
 	}
 }
 
-func backoff(attempt int) time.Duration {
-	d := 100 * time.Millisecond << min(attempt-1, 6)
-	d = min(d, 5*time.Second)
-	return d/2 + rand.N(d/2+1)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
+// shorterThanVersion turns a 416 to a range inside the version being read
+// into store.ErrChanged: the object is shorter now, so it changed (a server that
+// checks the range before If-Match answers so instead of 412).
+func shorterThanVersion(err error) error {
+	var re *store.RequestError
+	if !errors.As(err, &re) || !errors.Is(err, store.ErrRangeNotSatisfiable) {
+		return err
 	}
+	changed := *re
+	changed.Kind, changed.Err = store.ErrChanged, fmt.Errorf("range not satisfiable: the object is shorter than the version being read")
+	return &changed
 }

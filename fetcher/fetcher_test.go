@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ossmount/ossmount/blockcache"
+	"github.com/ossmount/ossmount/store"
 )
 
 // fakeStore serves one object from memory with injectable faults.
@@ -57,37 +58,37 @@ func newFakeStore(size int) *fakeStore {
 	return &fakeStore{key: "obj", data: data, etag: `"E1"`, stall: make(chan struct{})}
 }
 
-func (s *fakeStore) info() ObjectInfo {
-	return ObjectInfo{Key: s.key, Size: int64(len(s.data)), ETag: s.etag, CRC64: crc64.Checksum(s.data, crc64.MakeTable(crc64.ECMA)), HasCRC64: true}
+func (s *fakeStore) info() store.ObjectInfo {
+	return store.ObjectInfo{Key: s.key, Size: int64(len(s.data)), ETag: s.etag, CRC64: crc64.Checksum(s.data, crc64.MakeTable(crc64.ECMA)), HasCRC64: true}
 }
 
-func (s *fakeStore) Get(ctx context.Context, req GetRequest) (*GetResponse, error) {
+func (s *fakeStore) Get(ctx context.Context, req store.GetRequest) (*store.GetResponse, error) {
 	s.gets.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ranges = append(s.ranges, fmt.Sprintf("%d-%d", req.Start, req.End))
 	if s.failNext > 0 {
 		s.failNext--
-		return nil, &RequestError{Op: "GET", Key: req.Key, Status: 503, Code: "SlowDown", Kind: ErrTransient}
+		return nil, &store.RequestError{Op: "GET", Key: req.Key, Status: 503, Code: "SlowDown", Kind: store.ErrTransient}
 	}
 	if req.Key != s.key {
-		return nil, &RequestError{Op: "GET", Key: req.Key, Status: 404, Kind: ErrNotFound}
+		return nil, &store.RequestError{Op: "GET", Key: req.Key, Status: 404, Kind: store.ErrNotFound}
 	}
 	if s.rangeNotSatisfiable && s.rangeBeforeIfMatch && req.End >= 0 && req.Start >= int64(len(s.data)) {
-		return nil, &RequestError{Op: "GET", Key: req.Key, Status: 416, Code: "InvalidRange", Kind: ErrRangeNotSatisfiable}
+		return nil, &store.RequestError{Op: "GET", Key: req.Key, Status: 416, Code: "InvalidRange", Kind: store.ErrRangeNotSatisfiable}
 	}
 	if req.IfMatch != "" && req.IfMatch != s.etag {
-		return nil, &RequestError{Op: "GET", Key: req.Key, Status: 412, Kind: ErrChanged}
+		return nil, &store.RequestError{Op: "GET", Key: req.Key, Status: 412, Kind: store.ErrChanged}
 	}
 	if req.IfNoneMatch != "" && req.IfNoneMatch == s.etag {
-		return nil, &RequestError{Op: "GET", Key: req.Key, Status: 304, Kind: ErrNotModified, ETag: s.etag}
+		return nil, &store.RequestError{Op: "GET", Key: req.Key, Status: 304, Kind: store.ErrNotModified, ETag: s.etag}
 	}
 	if req.IfNoneMatch == "" && !req.IfModifiedSince.IsZero() && !s.lastModified.After(req.IfModifiedSince) {
-		return nil, &RequestError{Op: "GET", Key: req.Key, Status: 304, Kind: ErrNotModified, ETag: s.etag}
+		return nil, &store.RequestError{Op: "GET", Key: req.Key, Status: 304, Kind: store.ErrNotModified, ETag: s.etag}
 	}
 	size := int64(len(s.data))
 	if s.rangeNotSatisfiable && req.End >= 0 && req.Start >= size {
-		return nil, &RequestError{Op: "GET", Key: req.Key, Status: 416, Code: "InvalidRange", Kind: ErrRangeNotSatisfiable}
+		return nil, &store.RequestError{Op: "GET", Key: req.Key, Status: 416, Code: "InvalidRange", Kind: store.ErrRangeNotSatisfiable}
 	}
 	end := req.End
 	if end < 0 || end >= size {
@@ -102,7 +103,7 @@ func (s *fakeStore) Get(ctx context.Context, req GetRequest) (*GetResponse, erro
 		s.stallCount--
 		rc = &faultBody{r: bytes.NewReader(body), left: s.stallAfter, stall: s.stall, closed: make(chan struct{})}
 	}
-	resp := &GetResponse{Info: s.info(), StatusCode: http.StatusPartialContent, RangeStart: req.Start, ContentLength: int64(len(body)), Body: &countBody{rc, &s.bodyBytes}}
+	resp := &store.GetResponse{Info: s.info(), StatusCode: http.StatusPartialContent, RangeStart: req.Start, ContentLength: int64(len(body)), Body: &countBody{rc, &s.bodyBytes}}
 	if size == 0 || req.Start == 0 && req.End < 0 { // no Range header
 		resp.StatusCode = http.StatusOK
 	}
@@ -407,10 +408,10 @@ func TestServerErrorsRetriedThenGiveUp(t *testing.T) {
 	st2, _, f2, o2 := setup(t, 4*testBS, Config{Retries: 2})
 	st2.failNext = 100
 	_, err := f2.Read(context.Background(), o2, nil, buf, 0)
-	if !errors.Is(err, ErrTransient) {
-		t.Fatalf("err = %v, want ErrTransient after retries", err)
+	if !errors.Is(err, store.ErrTransient) {
+		t.Fatalf("err = %v, want store.ErrTransient after retries", err)
 	}
-	var re *RequestError
+	var re *store.RequestError
 	if !errors.As(err, &re) || re.Status != 503 {
 		t.Errorf("error lost the request details: %v", err)
 	}
@@ -420,8 +421,8 @@ func TestChangedObjectIsErrChanged(t *testing.T) {
 	st, _, f, o := setup(t, 4*testBS, Config{})
 	st.etag = `"E2"`
 	_, err := f.Read(context.Background(), o, nil, make([]byte, 10), 0)
-	if !errors.Is(err, ErrChanged) {
-		t.Fatalf("err = %v, want ErrChanged", err)
+	if !errors.Is(err, store.ErrChanged) {
+		t.Fatalf("err = %v, want store.ErrChanged", err)
 	}
 	if st.gets.Load() != 1 {
 		t.Errorf("412 was retried: %d GETs", st.gets.Load())
@@ -497,7 +498,7 @@ func TestProbe(t *testing.T) {
 	if err != nil || !res.NotModified {
 		t.Fatalf("conditional probe: %+v %v", res, err)
 	}
-	if _, err := f.Probe(context.Background(), "missing", Conditions{}, testBS); !errors.Is(err, ErrNotFound) {
+	if _, err := f.Probe(context.Background(), "missing", Conditions{}, testBS); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("missing: %v", err)
 	}
 	st0, _, f0, _ := setup(t, 0, Config{})
@@ -549,8 +550,8 @@ func TestPartOfAShortenedObjectIsAChange(t *testing.T) {
 	st.data, st.etag = st.data[:testBS], `"E2"`
 	st.mu.Unlock()
 	_, err := f.Read(context.Background(), o, nil, make([]byte, 100), 5*testBS)
-	if !errors.Is(err, ErrChanged) {
-		t.Fatalf("read past the new end: %v, want ErrChanged", err)
+	if !errors.Is(err, store.ErrChanged) {
+		t.Fatalf("read past the new end: %v, want store.ErrChanged", err)
 	}
 }
 

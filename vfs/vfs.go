@@ -77,19 +77,14 @@ import (
 	"github.com/ossmount/ossmount/blockcache"
 	"github.com/ossmount/ossmount/checkpoint"
 	"github.com/ossmount/ossmount/fetcher"
+	"github.com/ossmount/ossmount/store"
 )
 
 // Lister is what the namespace needs from the object store.
-type Lister interface {
-	// List returns one page of the listing of prefix (delimiter "/").
-	List(ctx context.Context, prefix, token string, maxKeys int) (fetcher.ListPage, error)
-	// ListAll calls fn with every page of the listing of prefix, in order.
-	ListAll(ctx context.Context, prefix string, fn func(fetcher.ListPage) error) error
-	Head(ctx context.Context, key string) (fetcher.ObjectInfo, error)
-}
+type Lister = store.Lister
 
 // ErrStale: the object changed since the file was opened. Besides it, the
-// core returns the fetcher's errors (fetcher.ErrNotFound, ...).
+// core returns the fetcher's errors (store.ErrNotFound, ...).
 var ErrStale = errors.New("object changed since the file was opened")
 
 // Options configure an FS.
@@ -237,8 +232,8 @@ func (v *FS) Gen(p, etag string) uint64 {
 	return g.gen
 }
 
-// SameETag compares ETags as OSS writes them, quotes and case aside.
-func SameETag(a, b string) bool { return fetcher.SameETag(a, b) }
+// SameETag reports whether two ETags name the same version (store.SameETag).
+func SameETag(a, b string) bool { return store.SameETag(a, b) }
 
 func (v *FS) key(p string) string { return v.opts.Prefix + p }
 
@@ -269,7 +264,7 @@ func (v *FS) hide(key, why string) {
 // lookupEntry finds name in directory dir (Lookup completes links).
 func (v *FS) lookupEntry(ctx context.Context, dir, name string) (Entry, error) {
 	if !validName(name) {
-		return Entry{}, fetcher.ErrNotFound
+		return Entry{}, store.ErrNotFound
 	}
 	p := path.Join(dir, name)
 	now := time.Now()
@@ -285,7 +280,7 @@ func (v *FS) lookupEntry(ctx context.Context, dir, name string) (Entry, error) {
 		if e, found, complete := l.find(name, now, v.opts.MetadataTTL); found {
 			return e, nil
 		} else if complete {
-			return Entry{}, fetcher.ErrNotFound
+			return Entry{}, store.ErrNotFound
 		}
 	}
 	if hasHit {
@@ -295,7 +290,7 @@ func (v *FS) lookupEntry(ctx context.Context, dir, name string) (Entry, error) {
 		}
 		if now.Sub(hit.at) < ttl {
 			if !hit.found {
-				return Entry{}, fetcher.ErrNotFound
+				return Entry{}, store.ErrNotFound
 			}
 			return hit.entry, nil
 		}
@@ -311,7 +306,7 @@ func (v *FS) lookupEntry(ctx context.Context, dir, name string) (Entry, error) {
 		return Entry{Name: name, IsDir: true}, nil
 	}
 	e, err := v.lookupRemote(ctx, p, name)
-	if err != nil && !errors.Is(err, fetcher.ErrNotFound) {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return Entry{}, err
 	}
 	v.mu.Lock()
@@ -325,7 +320,7 @@ func (v *FS) lookupEntry(ctx context.Context, dir, name string) (Entry, error) {
 func (v *FS) lookupRemote(ctx context.Context, p, name string) (Entry, error) {
 	key := v.key(p)
 	var (
-		info    fetcher.ObjectInfo
+		info    store.ObjectInfo
 		headErr error
 		isDir   bool
 		listErr error
@@ -355,13 +350,13 @@ func (v *FS) lookupRemote(ctx context.Context, p, name string) (Entry, error) {
 	if headErr == nil {
 		return Entry{Name: name, Size: info.Size, ETag: info.ETag, LastModified: info.LastModified, StorageClass: info.StorageClass}, nil
 	}
-	if !errors.Is(headErr, fetcher.ErrNotFound) {
+	if !errors.Is(headErr, store.ErrNotFound) {
 		return Entry{}, headErr
 	}
 	if listErr != nil {
 		return Entry{}, listErr
 	}
-	return Entry{}, fetcher.ErrNotFound
+	return Entry{}, store.ErrNotFound
 }
 
 // forget drops cached metadata of file p and its directory.
@@ -467,11 +462,11 @@ func (v *FS) open(ctx context.Context, p string, seen *Entry) (*Handle, OpenResu
 	res, ver, blocks, err := v.revalidate(ctx, key, cond, cached, firstBytes)
 	if err != nil {
 		switch {
-		case errors.Is(err, fetcher.ErrNotFound):
+		case errors.Is(err, store.ErrNotFound):
 			v.forget(p)
 			v.cache.DropKey(v.opts.Bucket, key)
 			v.setEmpty(key, checkpoint.Version{})
-		case errors.Is(err, fetcher.ErrArchived):
+		case errors.Is(err, store.ErrArchived):
 			v.log.Warn("object is in Archive/Cold Archive storage and not restored: restore it (RestoreObject, e.g. `ossutil restore`) before reading", "key", key)
 		}
 		return nil, OpenResult{}, err
@@ -537,7 +532,7 @@ func (v *FS) Current(ctx context.Context, p, etag string) error {
 	}
 	e, err := v.Lookup(ctx, dirOf(p), path.Base(p))
 	switch {
-	case errors.Is(err, fetcher.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		return fmt.Errorf("%w: %w", ErrStale, err)
 	case err != nil:
 		v.log.Debug("cannot tell whether the object changed; keeping the open version's attributes", "path", p, "err", err)
@@ -629,7 +624,7 @@ func (h *Handle) Read(ctx context.Context, p []byte, off int64) (int, error) {
 		return 0, ErrStale
 	}
 	n, err := h.v.fetch.Read(ctx, h.object, &h.ra, p, off)
-	if err != nil && (errors.Is(err, fetcher.ErrChanged) || errors.Is(err, fetcher.ErrNotFound)) {
+	if err != nil && (errors.Is(err, store.ErrChanged) || errors.Is(err, store.ErrNotFound)) {
 		h.stale.Store(true)
 		h.v.forget(h.path)
 		return 0, fmt.Errorf("%w: %w", ErrStale, err)

@@ -36,6 +36,8 @@ import (
 	"github.com/ossmount/ossmount/credsource"
 	"github.com/ossmount/ossmount/fetcher"
 	ossfs "github.com/ossmount/ossmount/fs"
+	"github.com/ossmount/ossmount/store"
+	ossstore "github.com/ossmount/ossmount/store/oss"
 	"github.com/ossmount/ossmount/vfs"
 )
 
@@ -167,7 +169,7 @@ func run(cfg *config.Config, ready io.WriteCloser) (err error) {
 	if err := cacheDirInUse(cfg.CacheDir); err != nil {
 		return err
 	}
-	store, err := fetcher.NewOSSStore(fetcher.OSSConfig{
+	store, err := ossstore.New(ossstore.Config{
 		Endpoint: cfg.Endpoint, Region: cfg.Region, Bucket: cfg.Bucket, PathStyle: cfg.PathStyle,
 		Credentials: credsource.SDK(creds), Parallel: cfg.Parallel, ReadTimeout: cfg.ReadTimeout, Retries: cfg.Retries, Logger: log,
 	})
@@ -401,7 +403,7 @@ func setupLogging(cfg *config.Config, daemon bool) (*slog.Logger, func(), error)
 // checkBucket makes one listing request so that a wrong endpoint, bucket or
 // credential fails the mount with a clear line instead of failing reads. It
 // reports whether the prefix (or bucket) holds nothing.
-func checkBucket(store *fetcher.OSSStore, cfg *config.Config) (empty bool, err error) {
+func checkBucket(store *ossstore.Store, cfg *config.Config) (empty bool, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	page, err := store.List(ctx, cfg.Prefix, "", 1)
@@ -413,13 +415,13 @@ func checkBucket(store *fetcher.OSSStore, cfg *config.Config) (empty bool, err e
 
 // bucketError says what the failed check of the bucket means for the user.
 func bucketError(err error, cfg *config.Config) error {
-	var re *fetcher.RequestError
+	var re *store.RequestError
 	errors.As(err, &re)
 	var dns *net.DNSError
 	switch {
 	case re != nil && re.Code == "NoSuchBucket":
 		return fmt.Errorf("bucket %q does not exist at %s", cfg.Bucket, cfg.Endpoint)
-	case errors.Is(err, fetcher.ErrAccessDenied):
+	case errors.Is(err, store.ErrAccessDenied):
 		code := ""
 		if re != nil && re.Code != "" {
 			code = " (" + re.Code + ")"
@@ -428,16 +430,16 @@ func bucketError(err error, cfg *config.Config) error {
 			return fmt.Errorf("access denied to bucket %q%s for an anonymous mount: the bucket is not public-read; give credentials instead of anonymous (OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET, or credentials_file=)", cfg.Bucket, code)
 		}
 		return fmt.Errorf("access denied to bucket %q%s: check the credentials and that they may list the bucket", cfg.Bucket, code)
-	case errors.Is(err, fetcher.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		return fmt.Errorf("bucket %q not found at %s", cfg.Bucket, cfg.Endpoint)
 	case errors.Is(err, http.ErrSchemeMismatch):
 		return fmt.Errorf("endpoint %s answers plain HTTP, not HTTPS: use endpoint=%s (an endpoint without a scheme means https://)",
 			cfg.Endpoint, "http://"+strings.TrimPrefix(cfg.Endpoint, "https://"))
 	case errors.As(err, &dns) && dns.IsNotFound:
 		return fmt.Errorf("endpoint %s: no such host %q (DNS); check the endpoint's spelling", cfg.Endpoint, dns.Name)
-	case errors.Is(err, fetcher.ErrEndpoint):
+	case errors.Is(err, store.ErrEndpoint):
 		return fmt.Errorf("endpoint %s cannot be used: %v", cfg.Endpoint, rootCause(err))
-	case errors.Is(err, fetcher.ErrTransient), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, store.ErrTransient), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("cannot reach endpoint %s: %v", cfg.Endpoint, rootCause(err))
 	default:
 		return fmt.Errorf("checking bucket %q: %w", cfg.Bucket, err)
@@ -448,7 +450,7 @@ func bucketError(err error, cfg *config.Config) error {
 // without the SDK's layers.
 func rootCause(err error) error {
 	var ne *net.OpError
-	var re *fetcher.RequestError
+	var re *store.RequestError
 	switch {
 	case errors.As(err, &ne):
 		return ne
