@@ -539,7 +539,7 @@ func (c *Cache) logOnce(kind, msg string, args ...any) {
 // any I/O: its files are created by its first WriteBlock) if this process
 // has not seen v yet. Every checkpoint on disk was loaded by Open.
 func (c *Cache) Object(v checkpoint.Version) (*Object, error) {
-	if err := v.Valid(); err != nil {
+	if err := checkpoint.Valid(v); err != nil {
 		return nil, fmt.Errorf("blockcache: %w", err)
 	}
 	id := v.ID()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ossmount/ossmount/checkpoint"
 	"github.com/ossmount/ossmount/crc64ecma"
+	"github.com/ossmount/ossmount/internal/durable"
 )
 
 // Block states (Object.state, low bits) and flags.
@@ -769,7 +770,7 @@ func (o *Object) sync() error {
 		return nil
 	}
 	if o.dirty.Swap(false) {
-		if err := checkpoint.Fdatasync(o.data); err != nil {
+		if err := durable.Fdatasync(o.data); err != nil {
 			o.dirty.Store(true)
 			return err
 		}
@@ -794,7 +795,7 @@ func (o *Object) sync() error {
 	snap := o.snapshot()
 	// Data of every listed block first, so the compacted file, durable at
 	// once, lists no block whose data is still only in memory.
-	if err := checkpoint.Fdatasync(o.data); err != nil {
+	if err := durable.Fdatasync(o.data); err != nil {
 		return err
 	}
 	return o.log.Compact(snap)
@@ -826,7 +827,7 @@ func (o *Object) closeFilesLocked(final bool) error {
 	}
 	var errs []error
 	if o.data != nil && o.dirty.Load() {
-		errs = append(errs, checkpoint.Fdatasync(o.data))
+		errs = append(errs, durable.Fdatasync(o.data))
 	}
 	if o.log != nil {
 		// No append can run: they hold fileMu shared.

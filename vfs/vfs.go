@@ -75,9 +75,9 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/ossmount/ossmount/blockcache"
-	"github.com/ossmount/ossmount/checkpoint"
 	"github.com/ossmount/ossmount/fetcher"
 	"github.com/ossmount/ossmount/store"
+	"github.com/ossmount/ossmount/version"
 )
 
 // Lister is what the namespace needs from the object store.
@@ -137,7 +137,7 @@ type FS struct {
 	// has no block to cache, yet its reopen is a conditional request like
 	// any other's (bounded by maxEmpties; the key's next open replaces or
 	// drops its entry).
-	empties map[string]checkpoint.Version
+	empties map[string]version.Version
 
 	// reading: dir path → the listings its open DirReaders return → how
 	// many readers (dir.go). Guarded by mu.
@@ -182,7 +182,7 @@ func New(opts Options, lister Lister, fetch *fetcher.Fetcher, cache *blockcache.
 		objects: make(map[string]*openObject),
 		hidden:  make(map[string]bool),
 		gens:    make(map[string]fileGen),
-		empties: make(map[string]checkpoint.Version),
+		empties: make(map[string]version.Version),
 	}
 }
 
@@ -465,7 +465,7 @@ func (v *FS) open(ctx context.Context, p string, seen *Entry) (*Handle, OpenResu
 		case errors.Is(err, store.ErrNotFound):
 			v.forget(p)
 			v.cache.DropKey(v.opts.Bucket, key)
-			v.setEmpty(key, checkpoint.Version{})
+			v.setEmpty(key, version.Version{})
 		case errors.Is(err, store.ErrArchived):
 			v.log.Warn("object is in Archive/Cold Archive storage and not restored: restore it (RestoreObject, e.g. `ossutil restore`) before reading", "key", key)
 		}
@@ -503,7 +503,7 @@ func (v *FS) open(ctx context.Context, p string, seen *Entry) (*Handle, OpenResu
 }
 
 // cachedEmpty returns the empty version of key an open found, if any.
-func (v *FS) cachedEmpty(key string) (checkpoint.Version, bool) {
+func (v *FS) cachedEmpty(key string) (version.Version, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	ver, ok := v.empties[key]
@@ -512,7 +512,7 @@ func (v *FS) cachedEmpty(key string) (checkpoint.Version, bool) {
 
 // setEmpty records ver as key's current version if it is empty, and
 // forgets any other.
-func (v *FS) setEmpty(key string, ver checkpoint.Version) {
+func (v *FS) setEmpty(key string, ver version.Version) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if ver.Size != 0 || ver.ETag == "" {
@@ -561,10 +561,10 @@ func (v *FS) probeBytes() int64 {
 // revalidate sends the open's request and, when the object is new or
 // changed, stores the first block it brought before any opener reads: all
 // concurrent opens of the key with the same cached version share this.
-func (v *FS) revalidate(ctx context.Context, key string, cond fetcher.Conditions, cached checkpoint.Version, firstBytes int64) (fetcher.ProbeResult, checkpoint.Version, *blockcache.Object, error) {
+func (v *FS) revalidate(ctx context.Context, key string, cond fetcher.Conditions, cached version.Version, firstBytes int64) (fetcher.ProbeResult, version.Version, *blockcache.Object, error) {
 	type answer struct {
 		res    fetcher.ProbeResult
-		ver    checkpoint.Version
+		ver    version.Version
 		blocks *blockcache.Object
 	}
 	flight := fmt.Sprint(key, "\x00", cond.IfNoneMatch, "\x00", cond.IfModifiedSince, "\x00", cond.ETag, "\x00", firstBytes)
@@ -576,7 +576,7 @@ func (v *FS) revalidate(ctx context.Context, key string, cond fetcher.Conditions
 		ver := cached
 		if !res.NotModified {
 			info := res.Info
-			ver = checkpoint.Version{Bucket: v.opts.Bucket, Key: key, ETag: info.ETag, Size: info.Size,
+			ver = version.Version{Bucket: v.opts.Bucket, Key: key, ETag: info.ETag, Size: info.Size,
 				LastModified: info.LastModified.Truncate(time.Second), BlockSize: v.opts.BlockSize}
 		}
 		blocks, err := v.cache.Object(ver)
@@ -597,12 +597,12 @@ func (v *FS) revalidate(ctx context.Context, key string, cond fetcher.Conditions
 	select {
 	case r := <-ch:
 		if r.Err != nil {
-			return fetcher.ProbeResult{}, checkpoint.Version{}, nil, r.Err
+			return fetcher.ProbeResult{}, version.Version{}, nil, r.Err
 		}
 		a := r.Val.(answer)
 		return a.res, a.ver, a.blocks, nil
 	case <-ctx.Done():
-		return fetcher.ProbeResult{}, checkpoint.Version{}, nil, ctx.Err()
+		return fetcher.ProbeResult{}, version.Version{}, nil, ctx.Err()
 	}
 }
 
