@@ -122,8 +122,15 @@ import (
 )
 
 // ErrNotCached means a requested block is not (or no longer) in the cache,
-// or failed its CRC check: fetch it.
-var ErrNotCached = errors.New("block not cached")
+// or failed its CRC check: fetch it. It has a NotCached method, so that a
+// consumer that does not import this package (the fetcher) can tell it
+// from a failure of the cache disk.
+var ErrNotCached error = notCached{}
+
+type notCached struct{}
+
+func (notCached) Error() string   { return "block not cached" }
+func (notCached) NotCached() bool { return true }
 
 // lockWait is how long Open waits for another process to release the
 // directory (a previous mount still flushing at unmount).

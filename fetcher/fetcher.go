@@ -53,17 +53,19 @@ import (
 
 	"golang.org/x/sync/semaphore"
 
-	"github.com/ossmount/ossmount/blockcache"
 	"github.com/ossmount/ossmount/internal/retry"
 	"github.com/ossmount/ossmount/store"
 )
 
 // Blocks is the local cache of one object version, as the fetcher uses it.
-// *blockcache.Object implements it.
+// *blockcache.Object implements it. The fetcher is its only writer.
 type Blocks interface {
-	Has(block int) bool
+	// Missing returns the blocks in [first, last] (clipped to the object)
+	// that are not cached: one look at the cache for a whole range.
+	Missing(first, last int) []int
 	// ReadAt serves a range only if all its blocks are cached; otherwise it
-	// returns an error wrapping blockcache.ErrNotCached.
+	// returns an error with a NotCached method that reports true
+	// (blockcache.ErrNotCached). Other errors are failures of the cache.
 	ReadAt(p []byte, off int64) (int, error)
 	WriteBlock(block int, data []byte) error
 	// WriteBlockAhead is WriteBlock for a block fetched ahead of its
@@ -113,24 +115,51 @@ func (f *Fetcher) OpenFetched(ra *Readahead, o *Object, n int64) {
 	ra.mark(o, 0, last, false)
 }
 
-// SetHead keeps the first len(b) bytes of the object in memory until block
-// 0 is fetched, and starts fetching it (with what follows, as sequential
-// readers will want it).
-func (f *Fetcher) SetHead(o *Object, b []byte) {
-	if len(b) == 0 || o.Size == 0 {
+// Seed takes what the open's GET brought of a new version, the first
+// len(b) bytes, so that no byte is fetched twice. A whole block 0 is
+// written to the cache. A shorter start (the open's GET is kept small, so
+// that the first read is answered soon) is kept in memory, serving reads
+// inside it, and the first part is started at once (sequential readers
+// will want it): its GET asks for block 0 from where the open's GET ended
+// (part.prefill), and the start is dropped once block 0 is complete.
+func (f *Fetcher) Seed(o *Object, b []byte) {
+	if len(b) == 0 || o.Size == 0 || len(o.Blocks.Missing(0, 0)) == 0 {
 		return
 	}
-	if o.Blocks.Has(0) {
+	if _, n := o.blockSpan(0); int64(len(b)) >= n {
+		f.cacheBlock(o, 0, b[:n], false)
 		return
 	}
 	o.head.Store(&b)
-	if o.Blocks.Has(0) { // cached meanwhile: no fetch will clear it
+	if len(o.Blocks.Missing(0, 0)) == 0 { // cached meanwhile: no fetch will clear it
 		o.head.Store(nil)
 		return
 	}
 	// Not held in the cache as read ahead: many opens read only the
 	// first bytes of a file (file(1), thumbnails).
 	f.startParts(o, 0, int(max(f.cfg.PartSize/o.BlockSize, 1))-1, false, false)
+}
+
+// notCached reports whether a cache read failed because the range is not
+// cached (Blocks.ReadAt), not because the cache failed.
+func notCached(err error) bool {
+	var nc interface{ NotCached() bool }
+	return errors.As(err, &nc) && nc.NotCached()
+}
+
+// ReadCached fills p from offset off of o only from what is cached (or
+// what the open brought), never fetching: the reads of a handle whose
+// version has changed in the store. It returns false when any of the range
+// is not there.
+func (f *Fetcher) ReadCached(o *Object, p []byte, off int64) (int, bool) {
+	p = p[:min(int64(len(p)), max(o.Size-off, 0))]
+	if n, err := o.Blocks.ReadAt(p, off); err == nil {
+		return n, true
+	}
+	if h := o.head.Load(); h != nil && off+int64(len(p)) <= int64(len(*h)) {
+		return copy(p, (*h)[off:]), true
+	}
+	return 0, false
 }
 
 func (o *Object) numBlocks() int {
@@ -188,8 +217,9 @@ type Fetcher struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	// mu guards inflight. Held only for map operations and Has() bitmap
-	// checks, never across I/O.
+	// mu guards inflight. Held only for map operations and one look at
+	// the cache's bitmap (Blocks.Missing), never across I/O. Taken before
+	// the cache object's own lock.
 	mu       sync.Mutex
 	inflight map[blockKey]*blockFetch
 
@@ -418,7 +448,7 @@ func (f *Fetcher) Read(ctx context.Context, o *Object, ra *Readahead, p []byte, 
 		return n, nil
 	}
 	f.missBytes.Add(int64(len(p)))
-	if !errors.Is(err, blockcache.ErrNotCached) {
+	if !notCached(err) {
 		// The cache disk failed us; the network still can serve the read.
 		f.log.Warn("cache read failed, fetching instead", "key", o.Key, "err", err)
 	}
@@ -521,12 +551,19 @@ func (f *Fetcher) startParts(o *Object, first, last int, want, ahead bool) map[i
 	}
 	var runs []run
 	f.mu.Lock()
+	// Under mu: a part removes a block's entry only once the block is
+	// cached (or failed), so a block is never missed between the two.
+	missing := o.Blocks.Missing(first, last)
 	for b := first; b <= last; b++ {
+		isMissing := len(missing) > 0 && missing[0] == b
+		if isMissing {
+			missing = missing[1:]
+		}
 		k := blockKey{o.ID, b}
 		fe, ok := f.inflight[k]
 		if !ok {
-			if o.Blocks.Has(b) {
-				continue
+			if !isMissing {
+				continue // cached
 			}
 			fe = newBlockFetch(1) // the part's reference
 			f.inflight[k] = fe
@@ -582,6 +619,18 @@ type part struct {
 	fill int    // bytes of buf received
 	pos  int64  // next object offset to receive
 	end  int64  // last object offset of the part (inclusive)
+}
+
+// prefill starts block 0 with what the open's GET brought of it
+// (Object.head), so that the part's GET asks only for the rest.
+func (pt *part) prefill() {
+	if pt.cur != 0 {
+		return
+	}
+	if h := pt.o.head.Load(); h != nil && len(*h) < len(pt.buf) {
+		pt.fill = copy(pt.buf, *h)
+		pt.pos = int64(pt.fill)
+	}
 }
 
 // room is where the next body bytes go.
@@ -662,6 +711,7 @@ func (f *Fetcher) runPart(o *Object, first int, entries []*blockFetch, registere
 	// (readahead runs far ahead) hold no memory.
 	_, l := o.blockSpan(first)
 	pt.buf = f.getBlockBuf(l)
+	pt.prefill()
 	defer func() {
 		if pt.buf != nil { // a block left unfinished
 			f.putBlockBuf(pt.buf)

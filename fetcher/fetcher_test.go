@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ossmount/ossmount/blockcache"
 	"github.com/ossmount/ossmount/store"
 )
 
@@ -181,13 +180,34 @@ func (m *memBlocks) Has(b int) bool {
 	return ok
 }
 
+func (m *memBlocks) Missing(first, last int) []int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []int
+	for b := max(first, 0); b <= min(last, int((m.size+m.bs-1)/m.bs)-1); b++ {
+		if _, ok := m.blocks[b]; !ok {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// errNotCached is memBlocks' answer for a range not cached (as
+// blockcache.ErrNotCached, a NotCached error).
+var errNotCached error = notCachedErr{}
+
+type notCachedErr struct{}
+
+func (notCachedErr) Error() string   { return "not cached" }
+func (notCachedErr) NotCached() bool { return true }
+
 func (m *memBlocks) ReadAt(p []byte, off int64) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := min(int64(len(p)), m.size-off)
 	for b := off / m.bs; b <= (off+n-1)/m.bs; b++ {
 		if _, ok := m.blocks[int(b)]; !ok {
-			return 0, blockcache.ErrNotCached
+			return 0, errNotCached
 		}
 	}
 	for b := off / m.bs; b <= (off+n-1)/m.bs; b++ {
@@ -670,7 +690,7 @@ func TestHeadServesFirstReadsThenBlock0Replaces(t *testing.T) {
 	st.stallAfter, st.stallCount = 0, 1
 	st.mu.Unlock()
 	head := slices.Clone(st.data[:testBS/4])
-	f.SetHead(o, head)
+	f.Seed(o, head)
 	buf := make([]byte, testBS/8)
 	if n, err := f.Read(context.Background(), o, nil, buf, 100); err != nil || n != len(buf) || !bytes.Equal(buf, st.data[100:100+len(buf)]) {
 		t.Fatalf("read inside the head: %d %v", n, err)
@@ -693,6 +713,30 @@ func TestHeadServesFirstReadsThenBlock0Replaces(t *testing.T) {
 	}
 	if o.head.Load() != nil || !mb.Has(0) {
 		t.Errorf("head kept after block 0 arrived (cached: %v)", mb.Has(0))
+	}
+}
+
+// The open's GET brought the first bytes of block 0: the part that
+// completes block 0 asks only for the rest, so a cold sequential read
+// moves each byte once, those of the open's GET included.
+func TestSeededStartIsNotFetchedAgain(t *testing.T) {
+	for _, seeded := range []int{1, testBS / 4, testBS - 1, testBS} {
+		t.Run(fmt.Sprint(seeded), func(t *testing.T) {
+			size := 9*testBS + 17
+			st, mb, f, o := setup(t, size, Config{})
+			f.Seed(o, slices.Clone(st.data[:seeded]))
+			got := readAll(t, f, o, 128<<10/3)
+			if !bytes.Equal(got, st.data) {
+				t.Fatal("content differs")
+			}
+			f.Close()
+			if n, want := st.bodyBytes.Load(), int64(size-seeded); n != want {
+				t.Errorf("parts moved %d body bytes after an open that brought %d, want %d (each byte once): %v", n, seeded, want, st.ranges)
+			}
+			if mb.writes[0] != 1 {
+				t.Errorf("block 0 written %d times", mb.writes[0])
+			}
+		})
 	}
 }
 
