@@ -773,23 +773,19 @@ func (f *Fetcher) runPart(o *Object, first int, entries []*blockFetch, registere
 // readBody streams resp's body into the part until the part is complete or
 // the body fails. A body that delivers nothing for ReadTimeout is abandoned.
 func (f *Fetcher) readBody(resp *store.GetResponse, pt *part) error {
-	var stalled atomic.Bool
-	timer := time.AfterFunc(f.cfg.ReadTimeout, func() {
-		stalled.Store(true)
-		resp.Body.Close()
-	})
-	defer timer.Stop()
+	wd := retry.Watch(resp.Body, f.cfg.ReadTimeout)
+	defer wd.Stop()
 	for pt.pos <= pt.end {
 		n, err := resp.Body.Read(pt.room())
 		if n > 0 {
 			f.bytes.Add(int64(n))
-			timer.Reset(f.cfg.ReadTimeout)
+			wd.Progress()
 			pt.received(n)
 		}
 		switch {
 		case err == nil:
-		case stalled.Load():
-			return fmt.Errorf("no data for %v: %w", f.cfg.ReadTimeout, err)
+		case wd.Stalled():
+			return wd.Explain(err)
 		case err == io.EOF && pt.pos <= pt.end:
 			return io.ErrUnexpectedEOF
 		case err == io.EOF:

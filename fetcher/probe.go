@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/ossmount/ossmount/internal/retry"
@@ -163,16 +162,13 @@ func (f *Fetcher) probeOnce(ctx context.Context, req store.GetRequest, limit int
 				req.Start, resp.StatusCode, resp.RangeStart, resp.ContentLength, resp.Info.Size)
 		}
 	}
-	var stalled atomic.Bool
-	timer := time.AfterFunc(f.cfg.ReadTimeout, func() { stalled.Store(true); resp.Body.Close() })
+	wd := retry.Watch(resp.Body, f.cfg.ReadTimeout)
 	n, err := io.ReadFull(resp.Body, buf[len(buf):cap(buf)])
-	timer.Stop()
+	wd.Stop()
 	f.bytes.Add(int64(n))
 	buf = buf[:len(buf)+n]
 	if err != nil {
-		if stalled.Load() {
-			err = fmt.Errorf("no data for %v: %w", f.cfg.ReadTimeout, err)
-		}
+		err = wd.Explain(err)
 		return ProbeResult{}, &probePartial{res: ProbeResult{Info: partial.Info, First: buf},
 			err: &store.RequestError{Op: "GET", Key: req.Key, Status: resp.StatusCode, RequestID: resp.RequestID, Kind: store.ErrTransient, Err: err}}
 	}
