@@ -98,6 +98,7 @@
 package blockcache
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -132,9 +133,8 @@ type notCached struct{}
 func (notCached) Error() string   { return "block not cached" }
 func (notCached) NotCached() bool { return true }
 
-// lockWait is how long Open waits for another process to release the
-// directory (a previous mount still flushing at unmount).
-var lockWait = 5 * time.Second
+// defaultLockWait is Options.LockWait's default.
+const defaultLockWait = 5 * time.Second
 
 const (
 	syncInterval = 2 * time.Second
@@ -160,6 +160,10 @@ type Options struct {
 	// per object version with open files); 0 means a quarter of
 	// RLIMIT_NOFILE, at most maxFDBudget.
 	MaxOpenFiles int
+	// LockWait is how long Open waits for another process to release the
+	// directory (a previous mount still flushing at unmount); 0 means
+	// 5 seconds.
+	LockWait time.Duration
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -258,7 +262,7 @@ func Open(opts Options) (*Cache, error) {
 	if err := checkDir(dir, true); err != nil {
 		return nil, err
 	}
-	lock, err := lockDir(dir, log)
+	lock, err := lockDir(dir, cmp.Or(opts.LockWait, defaultLockWait), log)
 	if err != nil {
 		return nil, err
 	}
@@ -337,9 +341,9 @@ func ownDir(dir string) error {
 	return nil
 }
 
-// lockDir takes an exclusive flock on dir/lock, waiting up to lockWait for
-// a previous process (one still flushing at unmount) to let go.
-func lockDir(dir string, log *slog.Logger) (*os.File, error) {
+// lockDir takes an exclusive flock on dir/lock, waiting up to wait for a
+// previous process (one still flushing at unmount) to let go.
+func lockDir(dir string, wait time.Duration, log *slog.Logger) (*os.File, error) {
 	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("blockcache: %w", err)
@@ -349,7 +353,7 @@ func lockDir(dir string, log *slog.Logger) (*os.File, error) {
 		f.Close()
 		return nil, fmt.Errorf("blockcache: %w", err)
 	}
-	deadline := time.Now().Add(lockWait)
+	deadline := time.Now().Add(wait)
 	for waited := false; ; waited = true {
 		var lerr error
 		if err := rc.Control(func(fd uintptr) { lerr = unix.Flock(int(fd), unix.LOCK_EX|unix.LOCK_NB) }); err != nil {

@@ -99,9 +99,6 @@ type Object struct {
 	lastUse uint64 // Cache.clock at the last read or write
 }
 
-// Version returns the object version.
-func (o *Object) Version() checkpoint.Version { return o.v }
-
 // alloc allocates the per-block arrays. o.mu held.
 func (o *Object) alloc() {
 	if o.state == nil {

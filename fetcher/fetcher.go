@@ -53,6 +53,7 @@ import (
 
 	"golang.org/x/sync/semaphore"
 
+	"github.com/ossmount/ossmount/config"
 	"github.com/ossmount/ossmount/internal/retry"
 	"github.com/ossmount/ossmount/store"
 )
@@ -237,6 +238,11 @@ type Fetcher struct {
 
 	gets, probes, notModified, bytes, retries, errs, writeErrs, crcBad, active atomic.Int64
 	hitBytes, missBytes, aheadBytes                                            atomic.Int64
+
+	// poisonFreed (set by tests only) makes putBlockBuf overwrite each
+	// buffer it takes back, so that a reader of a buffer after its release
+	// sees garbage.
+	poisonFreed bool
 }
 
 type blockKey struct {
@@ -308,7 +314,7 @@ func (f *Fetcher) getBlockBuf(n int64) []byte {
 // putBlockBuf keeps b as a spare if there is room, else leaves it to the
 // garbage collector.
 func (f *Fetcher) putBlockBuf(b []byte) {
-	if poisonFreed && len(b) > 0 {
+	if f.poisonFreed && len(b) > 0 {
 		b[0] = 0xA5
 		for i := 1; i < len(b); i *= 2 {
 			copy(b[i:], b[:i])
@@ -332,23 +338,19 @@ func (f *Fetcher) dropSpares() {
 	}
 }
 
-// poisonFreed makes putBlockBuf overwrite each buffer it takes back, so that
-// a test reading a buffer after its release sees garbage.
-var poisonFreed bool
-
 // New returns a Fetcher over store.
 func New(st store.Getter, cfg Config) *Fetcher {
 	if cfg.Parallel <= 0 {
-		cfg.Parallel = 16
+		cfg.Parallel = config.DefaultParallel
 	}
 	if cfg.PartSize <= 0 {
-		cfg.PartSize = 8 << 20
+		cfg.PartSize = config.DefaultPartSize
 	}
 	if cfg.MaxReadahead == 0 {
 		cfg.MaxReadahead = DefaultMaxReadahead(cfg.Parallel, cfg.PartSize)
 	}
 	if cfg.ReadTimeout <= 0 {
-		cfg.ReadTimeout = 30 * time.Second
+		cfg.ReadTimeout = config.DefaultReadTimeout
 	}
 	if cfg.Retries < 0 {
 		cfg.Retries = 0

@@ -746,12 +746,11 @@ func TestSeededStartIsNotFetchedAgain(t *testing.T) {
 // wrong bytes; under -race it is also a data race. The cache refuses every
 // write, so every read is served from a lent buffer, many at once.
 func TestLentBlockBuffersOutliveTheirReaders(t *testing.T) {
-	poisonFreed = true
-	t.Cleanup(func() { poisonFreed = false })
 	for _, failWrites := range []bool{true, false} {
 		t.Run(fmt.Sprint("failWrites=", failWrites), func(t *testing.T) {
 			size := 48*testBS + 777
 			st, mb, f, o := setup(t, size, Config{Parallel: 3, PartSize: 3 * testBS})
+			f.poisonFreed = true
 			mb.failW = failWrites
 			reads := 40
 			if failWrites {

@@ -72,6 +72,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/ossmount/ossmount/blockcache"
+	"github.com/ossmount/ossmount/config"
 	"github.com/ossmount/ossmount/fetcher"
 	"github.com/ossmount/ossmount/store"
 	"github.com/ossmount/ossmount/version"
@@ -166,7 +167,7 @@ func New(opts Options, lister Lister, fetch *fetcher.Fetcher, cache *blockcache.
 		opts.Logger = slog.Default()
 	}
 	if opts.BlockSize <= 0 {
-		opts.BlockSize = 1 << 20
+		opts.BlockSize = config.DefaultBlockSize
 	}
 	return &FS{
 		opts: opts, lister: lister, fetch: fetch, cache: cache, log: opts.Logger,

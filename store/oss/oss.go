@@ -30,6 +30,7 @@ import (
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss/credentials"
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss/transport"
 
+	"github.com/ossmount/ossmount/config"
 	"github.com/ossmount/ossmount/internal/retry"
 	"github.com/ossmount/ossmount/store"
 )
@@ -79,7 +80,7 @@ func New(cfg Config) (*Store, error) {
 	par := max(cfg.Parallel, 1)
 	rt := cfg.ReadTimeout
 	if rt <= 0 {
-		rt = 30 * time.Second
+		rt = config.DefaultReadTimeout
 	}
 	connect := 5 * time.Second
 	httpClient := transport.NewHttpClient(&transport.Config{
