@@ -72,7 +72,7 @@ func New(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("bad endpoint %q", cfg.Endpoint)
 	}
 	host := u.Hostname()
-	pathStyle := cfg.PathStyle || host == "localhost" || net.ParseIP(host) != nil
+	pathStyle := cfg.PathStyle || config.PathStyleHost(host)
 	prov := cfg.Credentials
 	if prov == nil {
 		prov = credentials.NewAnonymousCredentialsProvider()
