@@ -45,10 +45,8 @@ type Object struct {
 	// writeMu makes the block writes of one data file take turns. The
 	// kernel runs buffered writes to a file one at a time anyway (under
 	// the inode lock), where waiting writers may spin; parked here they
-	// do not. A small gain: 2.27-2.34 against 2.35-2.39 s of daemon CPU
-	// per cold GiB, in alternating runs of both builds on the bench link.
-	// (What pwrite costs swings far more with this VM's price of new
-	// page-cache pages: 0.3 to 1.9 s per GiB for the same build.)
+	// do not: a small saving of daemon CPU on cold reads (see
+	// docs/performance.md).
 	writeMu sync.Mutex
 
 	// ckMu: shared around "append a record + update the block's state",

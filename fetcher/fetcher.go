@@ -107,7 +107,7 @@ type Fetcher struct {
 
 	// spare holds up to Parallel block buffers between parts. Without it a
 	// cold read allocates, zeroes and faults in a fresh buffer for every
-	// block (8% of a cold read's CPU profile). Emptied whenever no part is
+	// block, a visible share of its CPU. Emptied whenever no part is
 	// running, so an idle mount holds none.
 	spare chan []byte
 

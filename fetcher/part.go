@@ -138,8 +138,9 @@ func (pt *part) received(n int) {
 
 // resolve hands the current block's outcome to its waiters, and lets go of
 // the entry: from here on only its waiters keep the block's bytes alive, so
-// a part holds one block buffer at a time, not all of its blocks (a cold
-// sequential read had 16 parts × 8 MiB live, most of it already cached).
+// a part holds one block buffer at a time, not all of its blocks (else a
+// cold sequential read keeps every part's blocks live, most of them
+// already cached).
 func (pt *part) resolve(data []byte, err error) {
 	i := pt.cur - pt.first
 	fe := pt.entries[i]

@@ -146,10 +146,11 @@ func (v *FS) setEmpty(key string, ver version.Version) {
 	}
 }
 
-// maxProbe bounds the open's GET. A whole 1 MiB block at 32 MB/s is 33 ms
-// before the first byte can be served; 256 KiB is 8 ms and still covers the
-// kernel's first read (its readahead starts small). The rest of block 0 is
-// fetched right after, from where the open's GET ended (Fetcher.Seed); small files come whole.
+// maxProbe bounds the open's GET. The first byte can be served only once
+// the open's GET is complete, so it is kept a quarter of a default block:
+// that still covers the kernel's first read (its readahead starts small).
+// The rest of block 0 is fetched right after, from where the open's GET
+// ended (Fetcher.Seed); small files come whole.
 const maxProbe = 256 << 10
 
 func (v *FS) probeBytes() int64 {
