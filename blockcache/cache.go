@@ -14,7 +14,7 @@
 //	objects/ab/<ID>.ckpt       0600, the checkpoint (package checkpoint)
 //	objects/ab/<ID>.ckpt.tmp*  a checkpoint being rewritten; deleted by Open
 //
-// ID is checkpoint.Version.ID, a hash: no file name contains a key. An object
+// ID is version.Version.ID, a hash: no file name contains a key. An object
 // version has files only while it has at least one cached block: they are
 // created by its first WriteBlock and deleted when its last block goes.
 //
