@@ -1,6 +1,10 @@
 // Package fetcher turns reads of an object version into parallel ranged GETs
 // that land in the local block cache.
 //
+// The fetcher is the cache's only writer: the blocks of parts, and what the
+// open's GET brought (Seed). It sees the cache through Blocks and the store
+// through store.Getter, so it imports neither blockcache nor an SDK.
+//
 // # Design
 //
 // An object version is cut into fixed-size blocks (the cache's unit). A read

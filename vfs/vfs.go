@@ -31,10 +31,13 @@
 // revalidate=mtime) when any version of the key is cached. 304 keeps the
 // cached blocks and lets the kernel keep its page cache; any other answer
 // names the current version (its blocks replace the old version's) and
-// already carries the first bytes. So the cache only serves blocks of a
-// version that passed revalidation since the mount started. A handle is
-// bound to the version it opened: its part GETs carry If-Match, and once
-// the object changes under it, its uncached reads fail with ErrStale.
+// already carries the first bytes, which the fetcher takes (Fetcher.Seed:
+// it is the cache's only writer) so that no byte is fetched twice. One
+// function owns all of this, openVersion (open.go), the only caller of
+// Fetcher.Probe. So the cache only serves blocks of a version that passed
+// revalidation since the mount started. A handle is bound to the version
+// it opened: its part GETs carry If-Match, and once the object changes
+// under it, its uncached reads fail with ErrStale.
 //
 // A handle whose version is wholly cached, every block checked in this
 // mount, can offer the version's cache file for the kernel to read the file
