@@ -3,6 +3,8 @@ package fetcher
 import (
 	"errors"
 	"sync/atomic"
+
+	"github.com/ossmount/ossmount/version"
 )
 
 // Blocks is the local cache of one object version, as the fetcher uses it.
@@ -48,15 +50,15 @@ type Object struct {
 	crcChecked atomic.Bool
 }
 
-func (o *Object) numBlocks() int {
-	return int((o.Size + o.BlockSize - 1) / o.BlockSize)
+// blocks is o's block maths (version.Version's).
+func (o *Object) blocks() version.Version {
+	return version.Version{Size: o.Size, BlockSize: o.BlockSize}
 }
 
+func (o *Object) numBlocks() int { return o.blocks().NumBlocks() }
+
 // blockSpan returns the byte range [off, off+n) of block b.
-func (o *Object) blockSpan(b int) (off, n int64) {
-	off = int64(b) * o.BlockSize
-	return off, min(o.BlockSize, o.Size-off)
-}
+func (o *Object) blockSpan(b int) (off, n int64) { return o.blocks().BlockRange(b) }
 
 // notCached reports whether a cache read failed because the range is not
 // cached (Blocks.ReadAt), not because the cache failed.
