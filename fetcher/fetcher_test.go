@@ -872,3 +872,19 @@ func TestWindowFor(t *testing.T) {
 		}
 	}
 }
+
+// A part's answer is checked against the version with the one ETag
+// comparison (store.SameETag): case and quotes aside, another ETag is a
+// change.
+func TestPartCheckComparesETagsAsEverywhere(t *testing.T) {
+	o := &Object{Key: "k", ETag: `"ABCDEF"`, Size: 10, BlockSize: 10}
+	for _, c := range []struct {
+		etag    string
+		changed bool
+	}{{`"ABCDEF"`, false}, {`"abcdef"`, false}, {`abcdef`, false}, {`"abcdee"`, true}} {
+		resp := &store.GetResponse{Info: store.ObjectInfo{ETag: c.etag, Size: 10}, StatusCode: 206}
+		if err := checkPart(resp, o, 0); errors.Is(err, store.ErrChanged) != c.changed || !c.changed && err != nil {
+			t.Errorf("answer with ETag %s for version %s: %v", c.etag, o.ETag, err)
+		}
+	}
+}

@@ -298,7 +298,7 @@ func checkPart(resp *store.GetResponse, o *Object, pos int64) error {
 	bad := func(format string, args ...any) error {
 		return &store.RequestError{Op: "GET", Key: o.Key, Status: resp.StatusCode, RequestID: resp.RequestID, Kind: store.ErrProtocol, Err: fmt.Errorf(format, args...)}
 	}
-	if resp.Info.ETag != "" && resp.Info.ETag != o.ETag {
+	if resp.Info.ETag != "" && !store.SameETag(resp.Info.ETag, o.ETag) {
 		return &store.RequestError{Op: "GET", Key: o.Key, Status: resp.StatusCode, RequestID: resp.RequestID, Kind: store.ErrChanged,
 			Err: fmt.Errorf("ETag %s, reading %s", resp.Info.ETag, o.ETag)}
 	}
