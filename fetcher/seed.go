@@ -28,7 +28,7 @@ func (f *Fetcher) Seed(o *Object, b []byte) {
 // OpenFetched records, for the cache hit figures, that the open of reader
 // ra brought the first n bytes of o (its GET answered with content, not
 // 304), and with them, when they do not fill block 0, the first part
-// (SetHead): reading those is no cache hit.
+// (Seed): reading those is no cache hit.
 func (f *Fetcher) OpenFetched(ra *Readahead, o *Object, n int64) {
 	if n <= 0 {
 		return
