@@ -4,7 +4,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN     := bin
-CORE := ./crc64ecma/ ./checkpoint/ ./blockcache/ ./fetcher/ ./vfs/ ./config/ ./credsource/ ./test/ossemu/ ./test/cmd/ossemu/ ./control/ ./cmd/ossmount/ ./csi/...
+CORE := ./crc64ecma/ ./internal/... ./checkpoint/ ./blockcache/ ./store/... ./fetcher/ ./vfs/ ./fs/ ./config/ ./credsource/ ./test/ossemu/ ./test/cmd/ossemu/ ./control/ ./cmd/ossmount/ ./csi/...
 PREFIX  ?= /usr/local
 
 .PHONY: all build deps test unit fuzz e2e lint bench reliability demo demo-stop install uninstall clean

@@ -13,13 +13,13 @@ import (
 
 // ObjectUsage is what the cache holds of one object version.
 type ObjectUsage struct {
-	Bucket      string `json:"bucket"`
-	Key         string `json:"key"`
-	ETag        string `json:"etag"`
-	ID          string `json:"version_id"` // the cache's name for the version (a hash)
-	Size        int64  `json:"size"`
-	CachedBytes int64  `json:"cached_bytes"`
-	Blocks      int    `json:"cached_blocks"`
+	Bucket      string
+	Key         string
+	ETag        string
+	ID          string // the cache's name for the version (a hash)
+	Size        int64
+	CachedBytes int64
+	Blocks      int
 }
 
 // objectsWithBlocks returns the versions with at least one cached block.
@@ -58,17 +58,17 @@ func (c *Cache) Usage() []ObjectUsage {
 
 // BadBlock is a cached block whose data did not match its recorded CRC64.
 type BadBlock struct {
-	Key   string `json:"key"`
-	ETag  string `json:"etag"`
-	Block int    `json:"block"`
+	Key   string
+	ETag  string
+	Block int
 }
 
 // VerifyReport is the outcome of Verify.
 type VerifyReport struct {
-	Objects int        `json:"objects"`
-	Blocks  int        `json:"blocks_checked"`
-	Bytes   int64      `json:"bytes_checked"`
-	Bad     []BadBlock `json:"bad_blocks"`
+	Objects int
+	Blocks  int
+	Bytes   int64
+	Bad     []BadBlock
 }
 
 // Verify reads every cached block again and checks it against the CRC64

@@ -14,7 +14,7 @@
 //	objects/ab/<ID>.ckpt       0600, the checkpoint (package checkpoint)
 //	objects/ab/<ID>.ckpt.tmp*  a checkpoint being rewritten; deleted by Open
 //
-// ID is checkpoint.Version.ID, a hash: no file name contains a key. An object
+// ID is version.Version.ID, a hash: no file name contains a key. An object
 // version has files only while it has at least one cached block: they are
 // created by its first WriteBlock and deleted when its last block goes.
 //
@@ -98,36 +98,38 @@
 package blockcache
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"weak"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/sys/unix"
 
 	"github.com/ossmount/ossmount/checkpoint"
 )
 
 // ErrNotCached means a requested block is not (or no longer) in the cache,
-// or failed its CRC check: fetch it.
-var ErrNotCached = errors.New("block not cached")
+// or failed its CRC check: fetch it. It has a NotCached method, so that a
+// consumer that does not import this package (the fetcher) can tell it
+// from a failure of the cache disk.
+var ErrNotCached error = notCached{}
 
-// lockWait is how long Open waits for another process to release the
-// directory (a previous mount still flushing at unmount).
-var lockWait = 5 * time.Second
+type notCached struct{}
+
+func (notCached) Error() string   { return "block not cached" }
+func (notCached) NotCached() bool { return true }
+
+// defaultLockWait is Options.LockWait's default.
+const defaultLockWait = 5 * time.Second
 
 const (
 	syncInterval = 2 * time.Second
@@ -153,6 +155,10 @@ type Options struct {
 	// per object version with open files); 0 means a quarter of
 	// RLIMIT_NOFILE, at most maxFDBudget.
 	MaxOpenFiles int
+	// LockWait is how long Open waits for another process to release the
+	// directory (a previous mount still flushing at unmount); 0 means
+	// 5 seconds.
+	LockWait time.Duration
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -251,7 +257,7 @@ func Open(opts Options) (*Cache, error) {
 	if err := checkDir(dir, true); err != nil {
 		return nil, err
 	}
-	lock, err := lockDir(dir, log)
+	lock, err := lockDir(dir, cmp.Or(opts.LockWait, defaultLockWait), log)
 	if err != nil {
 		return nil, err
 	}
@@ -283,249 +289,6 @@ func Open(opts Options) (*Cache, error) {
 	return c, nil
 }
 
-// checkDir makes sure dir is a real directory that only we (or root) can
-// write, creating it 0700 if it is missing and create is set.
-func checkDir(dir string, create bool) error {
-	fi, err := os.Lstat(dir)
-	if errors.Is(err, fs.ErrNotExist) && create {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("blockcache: %w", err)
-		}
-		fi, err = os.Lstat(dir)
-	}
-	if err != nil {
-		return fmt.Errorf("blockcache: %w", err)
-	}
-	switch {
-	case fi.Mode()&fs.ModeSymlink != 0:
-		return fmt.Errorf("blockcache: %s is a symbolic link; give the real directory", dir)
-	case !fi.IsDir():
-		return fmt.Errorf("blockcache: %s is not a directory", dir)
-	case fi.Mode().Perm()&0o022 != 0:
-		return fmt.Errorf("blockcache: %s is writable by group or others (mode %04o); chmod go-w it", dir, fi.Mode().Perm())
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
-		return fmt.Errorf("blockcache: %s is owned by uid %d, not by this user (uid %d) or root", dir, st.Uid, os.Geteuid())
-	}
-	return nil
-}
-
-// ownDir makes sure dir (one of ours) exists, is a directory and is 0700.
-func ownDir(dir string) error {
-	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("blockcache: %w", err)
-	}
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return fmt.Errorf("blockcache: %w", err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("blockcache: %s is not a directory", dir)
-	}
-	if fi.Mode().Perm() != 0o700 {
-		if err := os.Chmod(dir, 0o700); err != nil {
-			return fmt.Errorf("blockcache: %w", err)
-		}
-	}
-	return nil
-}
-
-// lockDir takes an exclusive flock on dir/lock, waiting up to lockWait for
-// a previous process (one still flushing at unmount) to let go.
-func lockDir(dir string, log *slog.Logger) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("blockcache: %w", err)
-	}
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("blockcache: %w", err)
-	}
-	deadline := time.Now().Add(lockWait)
-	for waited := false; ; waited = true {
-		var lerr error
-		if err := rc.Control(func(fd uintptr) { lerr = unix.Flock(int(fd), unix.LOCK_EX|unix.LOCK_NB) }); err != nil {
-			lerr = err
-		}
-		switch {
-		case lerr == nil:
-			return f, nil
-		case !errors.Is(lerr, unix.EWOULDBLOCK):
-			f.Close()
-			return nil, fmt.Errorf("blockcache: locking %s: %w", dir, lerr)
-		case time.Now().After(deadline):
-			f.Close()
-			return nil, fmt.Errorf("blockcache: %s is in use by another ossmount process", dir)
-		case !waited:
-			log.Info("cache directory is locked by another process; waiting", "dir", dir)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// maxFDBudget caps the default budget of cache file descriptors: past a
-// few hundred objects, reopening a file costs less than the descriptors
-// an idle mount would hold.
-const maxFDBudget = 1024
-
-// idleClose: the files of an object unused this long are closed.
-var idleClose = time.Minute
-
-// fdBudget is the number of file descriptors cache files may hold: n, or
-// a quarter of the soft RLIMIT_NOFILE (which the Go runtime raises to the
-// hard limit at start), between 16 and maxFDBudget.
-func fdBudget(n int) int {
-	if n > 0 {
-		return n
-	}
-	var r unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
-		return 256
-	}
-	return int(min(max(r.Cur/4, 16), maxFDBudget))
-}
-
-func isID(s string) bool {
-	if len(s) != 32 {
-		return false
-	}
-	for _, c := range s {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-// scanned is one checkpoint found by scan.
-type scanned struct {
-	id, ckpt, data string
-	mtime          time.Time
-	v              checkpoint.Version
-	blocks         map[int]uint64
-}
-
-// scan loads every valid checkpoint under objDir (see Open).
-func (c *Cache) scan() error {
-	shards, err := os.ReadDir(c.objDir)
-	if err != nil {
-		return fmt.Errorf("blockcache: %w", err)
-	}
-	var found []*scanned
-	datas := map[string]string{}
-	for _, sh := range shards {
-		if !sh.IsDir() || len(sh.Name()) != 2 {
-			continue
-		}
-		shDir := filepath.Join(c.objDir, sh.Name())
-		ents, err := os.ReadDir(shDir)
-		if err != nil {
-			c.log.Warn("cache: cannot read a shard directory", "dir", shDir, "err", err)
-			continue
-		}
-		for _, e := range ents {
-			name, p := e.Name(), filepath.Join(shDir, e.Name())
-			id, ext, _ := strings.Cut(name, ".")
-			switch {
-			case strings.Contains(name, ".tmp"):
-				c.remove(p)
-			case !e.Type().IsRegular() || !isID(id) || id[:2] != sh.Name():
-			case ext == "ckpt":
-				found = append(found, &scanned{id: id, ckpt: p})
-			case ext == "data":
-				datas[id] = p
-			}
-		}
-	}
-	var g errgroup.Group
-	g.SetLimit(max(4, runtime.GOMAXPROCS(0)))
-	for _, s := range found {
-		s.data = datas[s.id]
-		g.Go(func() error { c.validate(s); return nil })
-	}
-	g.Wait()
-	valid := found[:0]
-	for _, s := range found {
-		if s.blocks != nil {
-			valid = append(valid, s)
-			delete(datas, s.id)
-		}
-	}
-	for _, p := range datas {
-		c.remove(p) // orphan: no valid checkpoint
-	}
-	slices.SortStableFunc(valid, func(a, b *scanned) int { return a.mtime.Compare(b.mtime) })
-
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, s := range valid {
-		o := c.newObjectLocked(s.v, s.id)
-		o.onDisk = true
-		o.alloc()
-		idx := make([]int, 0, len(s.blocks))
-		for b := range s.blocks {
-			idx = append(idx, b)
-		}
-		slices.Sort(idx)
-		for _, b := range idx {
-			_, n := s.v.BlockRange(b)
-			o.state[b] = stPresent // not verified: checked on first read
-			o.crc[b] = s.blocks[b]
-			o.nPresent++
-			o.presentBytes += n
-			c.addLocked(o, b, n)
-		}
-	}
-	if len(valid) > 0 {
-		c.log.Info("cache loaded", "dir", c.dir, "objects", len(valid), "blocks", c.lru.Len(), "bytes", c.used)
-	}
-	return nil
-}
-
-// validate loads one checkpoint; it leaves s.blocks nil (and deletes the
-// files) unless the checkpoint is valid and lists at least one block.
-func (c *Cache) validate(s *scanned) {
-	discard := func() {
-		c.remove(s.ckpt)
-		if s.data != "" {
-			c.remove(s.data)
-		}
-	}
-	fi, err := os.Stat(s.ckpt)
-	if err == nil {
-		s.mtime = fi.ModTime()
-		s.v, err = checkpoint.ReadHeader(s.ckpt)
-	}
-	if err == nil && s.v.ID() != s.id {
-		err = fmt.Errorf("%w: header does not match the file name", checkpoint.ErrCorrupt)
-	}
-	var blocks map[int]uint64
-	if err == nil {
-		var l *checkpoint.Log
-		l, blocks, err = checkpoint.Load(s.ckpt, s.v)
-		if err == nil {
-			l.Close()
-		}
-	}
-	if err != nil {
-		c.log.Warn("cache: discarding a damaged checkpoint and its blocks", "file", s.ckpt, "err", err)
-		discard()
-		return
-	}
-	if s.data == "" || len(blocks) == 0 {
-		discard() // nothing usable
-		return
-	}
-	s.blocks = blocks
-}
-
-func (c *Cache) remove(p string) {
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		c.logOnce("remove", "cache: cannot delete a file", "file", p, "err", err)
-	}
-}
-
 // logOnce logs msg at Warn the first time kind is seen, at Debug after.
 func (c *Cache) logOnce(kind, msg string, args ...any) {
 	if _, seen := c.logged.LoadOrStore(kind, true); seen {
@@ -539,7 +302,7 @@ func (c *Cache) logOnce(kind, msg string, args ...any) {
 // any I/O: its files are created by its first WriteBlock) if this process
 // has not seen v yet. Every checkpoint on disk was loaded by Open.
 func (c *Cache) Object(v checkpoint.Version) (*Object, error) {
-	if err := v.Valid(); err != nil {
+	if err := checkpoint.Valid(v); err != nil {
 		return nil, fmt.Errorf("blockcache: %w", err)
 	}
 	id := v.ID()
@@ -668,342 +431,4 @@ func (c *Cache) Close() error {
 	g.Wait()
 	errs = append(errs, c.lock.Close())
 	return errors.Join(errs...)
-}
-
-// addLocked puts a present block into the LRU as the most recently used.
-func (c *Cache) addLocked(o *Object, b int, n int64) {
-	c.lru.Add(blockKey{o, b}, n)
-	c.used += n
-	if o.inLRU++; o.inLRU == 1 {
-		nk := nameKey{o.v.Bucket, o.v.Key}
-		m := c.index[nk]
-		if m == nil {
-			m = make(map[*Object]struct{})
-			c.index[nk] = m
-		}
-		m[o] = struct{}{}
-		c.nObjects++
-	}
-	c.clock++
-	o.lastUse = c.clock
-}
-
-// removeLocked takes a block out of the LRU.
-func (c *Cache) removeLocked(k blockKey, n int64) {
-	if !c.lru.Remove(k) {
-		return
-	}
-	c.servedLocked(k, n)
-	c.used -= n
-	o := k.o
-	if o.inLRU--; o.inLRU == 0 {
-		nk := nameKey{o.v.Bucket, o.v.Key}
-		delete(c.index[nk], o)
-		if len(c.index[nk]) == 0 {
-			delete(c.index, nk)
-		}
-		c.nObjects--
-	}
-}
-
-// overLocked reports whether the cache, with extra more bytes, is beyond
-// MaxBytes or would leave less than MinFree free.
-func (c *Cache) overLocked(extra int64) bool {
-	return c.maxBytes > 0 && c.used+c.reserved+extra > c.maxBytes ||
-		c.minFree > 0 && c.fsAvail-extra < c.minFree
-}
-
-// evictLocked picks least recently used, unpinned blocks (never spare)
-// until the cache fits extra more bytes, marks them evicting and takes them
-// out of the LRU. The caller must pass the victims to evict once it holds
-// no lock.
-func (c *Cache) evictLocked(extra int64, spare blockKey) []blockKey {
-	var victims []blockKey
-	for tries := c.lru.Len(); tries > 0 && c.overLocked(extra); tries-- {
-		k, n, ok := c.lru.GetOldest()
-		if !ok {
-			break
-		}
-		if at, ok := c.ahead[k]; ok {
-			if now := time.Now().UnixNano(); now-at < int64(aheadHold) {
-				c.lru.Get(k) // not read yet: about to be
-				continue
-			}
-			c.servedLocked(k, n) // its reader went away
-		}
-		o := k.o
-		o.mu.Lock()
-		if o.pins[k.b] > 0 || o.backed > 0 || k == spare {
-			o.mu.Unlock()
-			c.lru.Get(k) // being read (or just written): recently used indeed
-			continue
-		}
-		o.evictingLocked(k.b, n)
-		var more []int
-		if c.noPunch.Load() {
-			// Without hole punching only deleting the files frees space:
-			// evict the whole object.
-			for b, st := range o.state {
-				if st&stMask == stPresent && o.pins[b] == 0 {
-					_, bn := o.v.BlockRange(b)
-					o.evictingLocked(b, bn)
-					more = append(more, b)
-				}
-			}
-		}
-		o.mu.Unlock()
-		for _, b := range append(more, k.b) {
-			_, bn := o.v.BlockRange(b)
-			c.removeLocked(blockKey{o, b}, bn)
-			victims = append(victims, blockKey{o, b})
-			c.evictions.Add(1)
-			c.fsAvail += bn
-		}
-	}
-	return victims
-}
-
-// aheadHold bounds how long a block fetched ahead is held back from
-// eviction while nobody reads it.
-var aheadHold = 30 * time.Second
-
-// Capacity is how many bytes of blocks the cache can hold now: MaxBytes,
-// or the cached bytes plus the free space above MinFree if that is less.
-// bounded is false when neither limit is set.
-func (c *Cache) Capacity() (n int64, bounded bool) {
-	c.refreshFree(true)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.capacityLocked()
-}
-
-func (c *Cache) capacityLocked() (n int64, bounded bool) {
-	n = math.MaxInt64
-	if c.maxBytes > 0 {
-		n, bounded = c.maxBytes, true
-	}
-	if c.minFree > 0 {
-		n, bounded = min(n, max(c.used+c.fsAvail-c.minFree, 0)), true
-	}
-	return n, bounded
-}
-
-// AheadRoom is how many more bytes of blocks read ahead the cache can hold
-// back until they are read (see aheadCapLocked), less those it holds.
-func (c *Cache) AheadRoom() int64 {
-	c.refreshFree(false)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return max(c.aheadCapLocked()-c.aheadBytes, 0)
-}
-
-// aheadCapLocked bounds the bytes held back for readers: half of what the
-// cache can hold besides the versions pinned for passthrough, so that
-// eviction always has the other half to work with.
-func (c *Cache) aheadCapLocked() int64 {
-	capacity, _ := c.capacityLocked()
-	return max(capacity-c.pinnedBytes, 0) / 2
-}
-
-// holdAheadLocked records block k (n bytes, just made present) as fetched
-// ahead of its reader, if that keeps such blocks within half the capacity.
-func (c *Cache) holdAheadLocked(k blockKey, n int64) {
-	if c.aheadBytes+n > c.aheadCapLocked() {
-		return
-	}
-	if _, ok := c.ahead[k]; !ok {
-		c.ahead[k] = time.Now().UnixNano()
-		c.aheadBytes += n
-	}
-}
-
-// servedLocked lets block k (n bytes) be evicted as any other: it was read.
-func (c *Cache) servedLocked(k blockKey, n int64) {
-	if _, ok := c.ahead[k]; ok {
-		delete(c.ahead, k)
-		c.aheadBytes -= n
-	}
-}
-
-// evict writes the tombstones of victims (picked by evictLocked) and
-// punches their holes. The caller holds no lock.
-func (c *Cache) evict(victims []blockKey) {
-	for len(victims) > 0 {
-		o := victims[0].o
-		var blocks []int
-		rest := victims[:0]
-		for _, k := range victims {
-			if k.o == o {
-				blocks = append(blocks, k.b)
-			} else {
-				rest = append(rest, k)
-			}
-		}
-		victims = rest
-		o.removeBlocks(blocks)
-	}
-}
-
-// reserve accounts for a block of n bytes about to be written, picking
-// victims to make room (evict them, even on error).
-func (c *Cache) reserve(n int64) ([]blockKey, error) {
-	c.refreshFree(false)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed.Load() {
-		return nil, fmt.Errorf("blockcache: %w", os.ErrClosed)
-	}
-	if c.maxBytes > 0 && n > c.maxBytes {
-		return nil, fmt.Errorf("blockcache: a %d-byte block does not fit in a %d-byte cache: %w", n, c.maxBytes, syscall.EFBIG)
-	}
-	victims := c.evictLocked(n, blockKey{})
-	if c.minFree > 0 && c.fsAvail-n < c.minFree {
-		return victims, fmt.Errorf("blockcache: %d bytes free in %s, keeping min_free %d: %w", c.fsAvail, c.dir, c.minFree, syscall.ENOSPC)
-	}
-	c.reserved += n
-	c.fsAvail -= n
-	return victims, nil
-}
-
-// unreserve returns a reservation that was not written.
-func (c *Cache) unreserve(n int64) {
-	c.mu.Lock()
-	c.reserved -= n
-	c.fsAvail += n
-	c.mu.Unlock()
-}
-
-// refreshFree updates the free-space estimate with statfs, at most every
-// statfsEvery unless forced. Between calls, reservations and evictions keep
-// the estimate current.
-func (c *Cache) refreshFree(force bool) {
-	if c.minFree <= 0 {
-		return
-	}
-	now, last := time.Now().UnixNano(), c.statfsAt.Load()
-	if !force && now-last < int64(statfsEvery) || !c.statfsAt.CompareAndSwap(last, now) {
-		return
-	}
-	var st unix.Statfs_t
-	if err := unix.Statfs(c.objDir, &st); err != nil {
-		c.logOnce("statfs", "cache: statfs failed", "dir", c.dir, "err", err)
-		return
-	}
-	c.mu.Lock()
-	c.fsAvail = int64(st.Bavail) * st.Bsize
-	c.mu.Unlock()
-}
-
-// writeFailed counts and logs (once per kind of error) a failed WriteBlock.
-func (c *Cache) writeFailed(o *Object, b int, err error) {
-	c.writeErrors.Add(1)
-	kind := "other"
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		kind = errno.Error()
-	}
-	c.logOnce("write:"+kind, "cache write failed; serving without caching (logged once per kind of error)",
-		"kind", kind, "key", o.v.Key, "block", b, "err", err)
-}
-
-// usedLocked marks o's open files as just used. c.mu held.
-func (c *Cache) usedLocked(o *Object) {
-	if c.open.Contains(o) {
-		c.open.Add(o, time.Now().UnixNano())
-	}
-}
-
-// opened records that o's files are open, and wakes the maintenance loop
-// when too many are.
-func (c *Cache) opened(o *Object) {
-	c.mu.Lock()
-	c.open.Add(o, time.Now().UnixNano())
-	over := c.open.Len() > c.maxOpen
-	c.mu.Unlock()
-	if over {
-		select {
-		case c.kick <- struct{}{}:
-		default:
-		}
-	}
-}
-
-func (c *Cache) closedFiles(o *Object) {
-	c.mu.Lock()
-	c.open.Remove(o)
-	c.mu.Unlock()
-}
-
-// loop is the maintenance goroutine: periodic syncs and compaction, closing
-// idle files, and keeping MinFree.
-func (c *Cache) loop() {
-	defer close(c.done)
-	t := time.NewTicker(syncInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.stop:
-			return
-		case <-c.kick:
-			c.closeIdle(time.Time{})
-		case <-t.C:
-			c.maintain()
-		}
-	}
-}
-
-func (c *Cache) maintain() {
-	c.mu.Lock()
-	objs := c.open.Keys()
-	c.mu.Unlock()
-	for _, o := range objs {
-		if err := o.sync(); err != nil {
-			c.logOnce("sync", "cache: sync failed", "key", o.v.Key, "err", err)
-		}
-	}
-	c.closeIdle(time.Now().Add(-idleClose))
-	if c.minFree > 0 {
-		c.refreshFree(true)
-		c.mu.Lock()
-		victims := c.evictLocked(0, blockKey{})
-		c.mu.Unlock()
-		c.evict(victims)
-	}
-}
-
-// closeIdle closes the files of the least recently used objects while more
-// than maxOpen objects have theirs open, and those last used before
-// idleSince. An object in use (its files held by a read or a write) is
-// skipped and counts as just used.
-func (c *Cache) closeIdle(idleSince time.Time) {
-	c.mu.Lock()
-	tries := c.open.Len()
-	c.mu.Unlock()
-	for ; tries > 0; tries-- {
-		c.mu.Lock()
-		o, usedAt, ok := c.open.GetOldest()
-		if !ok || c.open.Len() <= c.maxOpen && usedAt >= idleSince.UnixNano() {
-			c.mu.Unlock()
-			return
-		}
-		c.open.Remove(o)
-		c.mu.Unlock()
-		closed, err := o.closeFilesIfUnused()
-		if err != nil {
-			c.logOnce("close", "cache: closing files failed", "key", o.v.Key, "err", err)
-		}
-		if !closed {
-			c.mu.Lock()
-			c.open.Add(o, time.Now().UnixNano())
-			c.mu.Unlock()
-		}
-	}
-}
-
-// OpenFiles returns the number of object versions whose cache files are
-// open now, and the budget (Options.MaxOpenFiles) in versions.
-func (c *Cache) OpenFiles() (open, budget int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.open.Len(), c.maxOpen
 }

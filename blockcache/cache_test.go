@@ -811,11 +811,9 @@ func TestPermissions(t *testing.T) {
 }
 
 func TestLocked(t *testing.T) {
-	defer func(d time.Duration) { lockWait = d }(lockWait)
-	lockWait = 100 * time.Millisecond
 	dir := t.TempDir()
 	c := open(t, dir, 0)
-	if _, err := Open(Options{Dir: dir, Logger: quietLogger()}); err == nil || !strings.Contains(err.Error(), "in use") {
+	if _, err := Open(Options{Dir: dir, LockWait: 100 * time.Millisecond, Logger: quietLogger()}); err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("second Open: %v", err)
 	}
 	c.Close()

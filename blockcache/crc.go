@@ -50,15 +50,6 @@ func zeros(n int64) gf2 {
 	return r
 }
 
-// crc64Combine returns the CRC64-ECMA of A‖B from crc(A), crc(B) and len(B).
-func crc64Combine(crcA, crcB uint64, lenB int64) uint64 {
-	if lenB <= 0 {
-		return crcA
-	}
-	op := zeros(lenB)
-	return op.times(crcA) ^ crcB
-}
-
 // combineBlocks returns the CRC64-ECMA of the concatenation of blocks whose
 // CRCs are crcs: every block is blockSize long except the last, which is
 // lastLen long. The shift operators are computed once, so the cost is

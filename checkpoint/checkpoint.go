@@ -55,9 +55,7 @@
 package checkpoint
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -69,7 +67,8 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/ossmount/ossmount/internal/durable"
+	"github.com/ossmount/ossmount/version"
 )
 
 const (
@@ -99,65 +98,12 @@ var ErrCorrupt = errors.New("checkpoint corrupt")
 // Version than the one asked for.
 var ErrMismatch = errors.New("checkpoint describes another object version")
 
-// Version identifies one object version whose blocks are cached. Compare
-// Versions by ID, not with ==: only whole seconds of LastModified count, and
-// versions read back from a file (ReadHeader) carry it in UTC.
-type Version struct {
-	Bucket, Key  string
-	ETag         string    // as OSS sends it, with quotes
-	Size         int64     // bytes
-	LastModified time.Time // only whole seconds count (stored as Unix seconds)
-	BlockSize    int64     // bytes per block (the last block may be shorter)
-}
-
-// identity returns the canonical, length-prefixed encoding of v that both
-// the header and ID use. Two Versions with the same encoding are the same
-// version, whatever the sub-second part or location of LastModified.
-func (v Version) identity() []byte {
-	b := make([]byte, 0, 3*4+len(v.Bucket)+len(v.Key)+len(v.ETag)+3*8)
-	for _, s := range []string{v.Bucket, v.Key, v.ETag} {
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(s)))
-		b = append(b, s...)
-	}
-	b = binary.LittleEndian.AppendUint64(b, uint64(v.Size))
-	b = binary.LittleEndian.AppendUint64(b, uint64(v.LastModified.Unix()))
-	b = binary.LittleEndian.AppendUint64(b, uint64(v.BlockSize))
-	return b
-}
-
-// ID is a stable, file-name-safe identity of v: 32 hex digits of a SHA-256
-// over the canonical encoding of every field. It never contains the key.
-func (v Version) ID() string {
-	sum := sha256.Sum256(v.identity())
-	return hex.EncodeToString(sum[:16])
-}
-
-// NumBlocks is the number of blocks of v: ceil(Size/BlockSize), 0 for an
-// empty object (or an invalid BlockSize).
-func (v Version) NumBlocks() int {
-	if v.Size <= 0 || v.BlockSize <= 0 {
-		return 0
-	}
-	n := v.Size / v.BlockSize
-	if v.Size%v.BlockSize != 0 {
-		n++
-	}
-	return int(n)
-}
-
-// BlockRange returns the byte range [off, off+n) of block i. n is 0 for an
-// index outside [0, NumBlocks).
-func (v Version) BlockRange(i int) (off, n int64) {
-	if i < 0 || i >= v.NumBlocks() {
-		return 0, 0
-	}
-	off = int64(i) * v.BlockSize
-	return off, min(v.BlockSize, v.Size-off)
-}
+// Version is the object version a checkpoint describes (version.Version).
+type Version = version.Version
 
 // Valid reports whether v can be checkpointed: a positive block size, a
 // non-negative size, and fewer than 2³¹-1 blocks.
-func (v Version) Valid() error {
+func Valid(v Version) error {
 	switch {
 	case v.BlockSize <= 0:
 		return fmt.Errorf("checkpoint: block size %d", v.BlockSize)
@@ -169,13 +115,9 @@ func (v Version) Valid() error {
 	return nil
 }
 
-func (v Version) sameAs(w Version) bool {
-	return string(v.identity()) == string(w.identity())
-}
-
 // encodeHeader returns the complete header for v.
 func encodeHeader(v Version) []byte {
-	id := v.identity()
+	id := v.Identity()
 	n := fixedHeader + len(id) + 4
 	b := make([]byte, 0, n)
 	b = append(b, magic...)
@@ -233,7 +175,7 @@ func decodeHeader(b []byte) (v Version, hdrLen int, need int, err error) {
 	v.Size = int64(binary.LittleEndian.Uint64(p))
 	v.LastModified = time.Unix(int64(binary.LittleEndian.Uint64(p[8:])), 0).UTC()
 	v.BlockSize = int64(binary.LittleEndian.Uint64(p[16:]))
-	if err := v.Valid(); err != nil {
+	if err := Valid(v); err != nil {
 		return Version{}, 0, 0, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	return v, hdrLen, 0, nil
@@ -296,11 +238,11 @@ func CreateUnsynced(path string, v Version) (*Log, error) {
 	return create(path, v, false)
 }
 
-func create(path string, v Version, durable bool) (*Log, error) {
-	if err := v.Valid(); err != nil {
+func create(path string, v Version, synced bool) (*Log, error) {
+	if err := Valid(v); err != nil {
 		return nil, err
 	}
-	f, size, err := writeFile(path, v, nil, durable)
+	f, size, err := writeFile(path, v, nil, synced)
 	if err != nil {
 		if f != nil {
 			f.Close()
@@ -311,10 +253,10 @@ func create(path string, v Version, durable bool) (*Log, error) {
 }
 
 // writeFile replaces path with a checkpoint for v listing blocks, durably
-// if durable is set, and returns the new file open for writing. If only the
+// if synced is set, and returns the new file open for writing. If only the
 // final directory fsync fails, the new file is in place: it is returned
 // along with the error.
-func writeFile(path string, v Version, blocks map[int]uint64, durable bool) (*os.File, int64, error) {
+func writeFile(path string, v Version, blocks map[int]uint64, synced bool) (*os.File, int64, error) {
 	buf := encodeHeader(v)
 	keys := make([]int, 0, len(blocks))
 	for b := range blocks {
@@ -339,7 +281,7 @@ func writeFile(path string, v Version, blocks map[int]uint64, durable bool) (*os
 	if _, err := f.Write(buf); err != nil {
 		return fail(err)
 	}
-	if durable {
+	if synced {
 		if err := f.Sync(); err != nil {
 			return fail(err)
 		}
@@ -347,25 +289,13 @@ func writeFile(path string, v Version, blocks map[int]uint64, durable bool) (*os
 	if err := os.Rename(f.Name(), path); err != nil {
 		return fail(err)
 	}
-	if !durable {
+	if !synced {
 		return f, int64(len(buf)), nil
 	}
-	if err := syncDir(dir); err != nil {
+	if err := durable.SyncDir(dir); err != nil {
 		return f, int64(len(buf)), fmt.Errorf("checkpoint %s: syncing directory: %w", path, err)
 	}
 	return f, int64(len(buf)), nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // Load opens the checkpoint at path, which must describe v, validates it
@@ -398,7 +328,7 @@ func load(f *os.File, path string, v Version) (*Log, map[int]uint64, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("checkpoint %s: %w", path, err)
 	}
-	if !got.sameAs(v) {
+	if !got.SameAs(v) {
 		return nil, nil, fmt.Errorf("checkpoint %s: %w (%s %s, want %s %s)", path, ErrMismatch, got.Key, got.ETag, v.Key, v.ETag)
 	}
 	recs := data[hdrLen:]
@@ -524,7 +454,7 @@ func (l *Log) Sync() error {
 		if f == nil {
 			return fmt.Errorf("checkpoint %s: %w", l.path, os.ErrClosed)
 		}
-		err := Fdatasync(f)
+		err := durable.Fdatasync(f)
 		if errors.Is(err, os.ErrClosed) {
 			continue // Compact swapped the file: sync the new one
 		}
@@ -533,26 +463,6 @@ func (l *Log) Sync() error {
 		}
 		return nil
 	}
-}
-
-// Fdatasync flushes f's data (not its metadata) to disk, retrying on EINTR.
-func Fdatasync(f *os.File) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		for {
-			serr = unix.Fdatasync(int(fd))
-			if serr != unix.EINTR {
-				return
-			}
-		}
-	}); err != nil {
-		return err
-	}
-	return serr
 }
 
 // Compact durably replaces the file with one that lists exactly blocks

@@ -63,9 +63,6 @@ func (c Credentials) LogValue() slog.Value { return slog.StringValue(c.String())
 // secret.
 func (c Credentials) MarshalJSON() ([]byte, error) { return json.Marshal(c.String()) }
 
-// Anonymous reports whether c holds no key (unsigned requests).
-func (c Credentials) Anonymous() bool { return c.AccessKeyID == "" }
-
 // Environment variables of the credentials.
 const (
 	EnvAccessKeyID     = "OSS_ACCESS_KEY_ID"

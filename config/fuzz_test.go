@@ -71,7 +71,7 @@ func FuzzParseOptions(f *testing.F) {
 			t.Fatalf("allow_other and allow_root")
 		case c.AllowOther && !c.DefaultPermissions && !c.IsSet("default_permissions"):
 			t.Fatalf("allow_other without default_permissions")
-		case isLocalHost(endpointHost(c.Endpoint)) && !c.PathStyle:
+		case PathStyleHost(endpointHost(c.Endpoint)) && !c.PathStyle:
 			t.Fatalf("local endpoint %q not path style", c.Endpoint)
 		}
 		if err := c.Validate(); err != nil {

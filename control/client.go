@@ -18,7 +18,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ossmount/ossmount/blockcache"
 	"github.com/ossmount/ossmount/vfs"
 )
 
@@ -121,14 +120,14 @@ func (c *Client) Stats(ctx context.Context) (Snapshot, error) {
 }
 
 // Usage lists the daemon's cached objects.
-func (c *Client) Usage(ctx context.Context) ([]blockcache.ObjectUsage, error) {
-	var u []blockcache.ObjectUsage
+func (c *Client) Usage(ctx context.Context) ([]CachedObject, error) {
+	var u []CachedObject
 	return u, c.do(ctx, "GET", "/v1/cache/du", nil, &u)
 }
 
 // Verify has the daemon check every cached block.
-func (c *Client) Verify(ctx context.Context) (blockcache.VerifyReport, error) {
-	var r blockcache.VerifyReport
+func (c *Client) Verify(ctx context.Context) (VerifyReport, error) {
+	var r VerifyReport
 	return r, c.do(ctx, "POST", "/v1/cache/verify", nil, &r)
 }
 

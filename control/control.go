@@ -33,6 +33,8 @@ import (
 	"github.com/ossmount/ossmount/blockcache"
 	"github.com/ossmount/ossmount/credsource"
 	"github.com/ossmount/ossmount/fetcher"
+	"github.com/ossmount/ossmount/store"
+	ossstore "github.com/ossmount/ossmount/store/oss"
 )
 
 // SocketPath is where the daemon owning cacheDir listens. Unix socket paths
@@ -64,7 +66,7 @@ type Snapshot struct {
 	Opens       int64            `json:"opens"`        // revalidations (one request each)
 	PartGETs    int64            `json:"part_gets"`    // GETs of parts (not counting open probes)
 	Retries     int64            `json:"retries"`
-	Errors      map[string]int64 `json:"errors"` // by kind (fetcher.ErrorKinds)
+	Errors      map[string]int64 `json:"errors"` // by kind (store.ErrorKind names)
 	InFlight    int64            `json:"in_flight_gets"`
 
 	BytesFetched int64 `json:"bytes_fetched"` // response body bytes received
@@ -101,9 +103,9 @@ type Snapshot struct {
 	CacheWarning string `json:"cache_warning,omitempty"`
 }
 
-// RequestCounter is what the store offers (fetcher.OSSStore).
+// RequestCounter is what the store offers (ossstore.Store).
 type RequestCounter interface {
-	RequestStats() fetcher.RequestStats
+	RequestStats() ossstore.RequestStats
 }
 
 // Sources are the daemon parts a Snapshot is read from.
@@ -150,7 +152,8 @@ func (s Snapshot) Format() string {
 		limit = Bytes(s.CacheLimitBytes)
 	}
 	errs := ""
-	for _, k := range fetcher.ErrorKinds {
+	for _, kind := range store.ErrorKinds() {
+		k := kind.String()
 		if n := s.Errors[k]; n > 0 {
 			errs += fmt.Sprintf(" %s=%d", k, n)
 		}
@@ -176,7 +179,7 @@ errors      %s
 credentials  %s
 %s`,
 		s.Source, s.Mountpoint, time.Duration(s.UptimeSecs*float64(time.Second)).Round(time.Second),
-		s.Requests[fetcher.OpGet], s.Requests[fetcher.OpHead], s.Requests[fetcher.OpList],
+		s.Requests[ossstore.OpGet], s.Requests[ossstore.OpHead], s.Requests[ossstore.OpList],
 		Count(s.Opens, "open"), Count(s.PartGETs, "part GET"), Count(s.Retries, "retry"),
 		Count(s.NegativeLookups, "lookup"),
 		s.Conditional, s.NotModified,

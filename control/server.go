@@ -125,7 +125,7 @@ func (d *Daemon) handler() http.Handler {
 		writeJSON(w, d.Snapshot())
 	})
 	mux.HandleFunc("GET /v1/cache/du", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, d.Cache.Usage())
+		writeJSON(w, UsageOf(d.Cache.Usage()))
 	})
 	mux.HandleFunc("POST /v1/cache/verify", func(w http.ResponseWriter, r *http.Request) {
 		rep, err := d.Cache.Verify(nil)
@@ -133,7 +133,7 @@ func (d *Daemon) handler() http.Handler {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		writeJSON(w, rep)
+		writeJSON(w, VerifyReportOf(rep))
 	})
 	mux.HandleFunc("POST /v1/cache/clear", func(w http.ResponseWriter, r *http.Request) {
 		n, b := d.Cache.Clear(r.URL.Query().Get("bucket"), r.URL.Query().Get("key"))

@@ -1,6 +1,10 @@
 // Package fetcher turns reads of an object version into parallel ranged GETs
 // that land in the local block cache.
 //
+// The fetcher is the cache's only writer: the blocks of parts, and what the
+// open's GET brought (Seed). It sees the cache through Blocks and the store
+// through store.Getter, so it imports neither blockcache nor an SDK.
+//
 // # Design
 //
 // An object version is cut into fixed-size blocks (the cache's unit). A read
@@ -18,7 +22,7 @@
 // written to the cache and its waiters are released, so a reader waits only
 // for the blocks it needs, not for the whole part. Every part GET carries
 // If-Match with the version's ETag; a 412 means the object changed under the
-// reader and surfaces as ErrChanged (ESTALE), never as mixed data. Transient
+// reader and surfaces as store.ErrChanged (ESTALE), never as mixed data. Transient
 // failures (5xx, resets, stalls longer than ReadTimeout, short bodies) are
 // retried with jittered exponential backoff, resuming from the last byte
 // received; progress resets the attempt count.
@@ -43,104 +47,16 @@ package fetcher
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/semaphore"
 
-	"github.com/ossmount/ossmount/blockcache"
+	"github.com/ossmount/ossmount/config"
+	"github.com/ossmount/ossmount/store"
 )
-
-// Blocks is the local cache of one object version, as the fetcher uses it.
-// *blockcache.Object implements it.
-type Blocks interface {
-	Has(block int) bool
-	// ReadAt serves a range only if all its blocks are cached; otherwise it
-	// returns an error wrapping blockcache.ErrNotCached.
-	ReadAt(p []byte, off int64) (int, error)
-	WriteBlock(block int, data []byte) error
-	// WriteBlockAhead is WriteBlock for a block fetched ahead of its
-	// reader: the cache keeps it until it is read (or Served).
-	WriteBlockAhead(block int, data []byte) error
-	// Served says blocks [first, last] were read some other way than
-	// ReadAt (from their fetch), or will not be by the reader they were
-	// fetched ahead of.
-	Served(first, last int)
-	// CRC64 is the whole object's CRC64-ECMA once every block is present.
-	CRC64() (uint64, bool)
-	Drop()
-}
-
-// Object is one version of one object being read.
-type Object struct {
-	ID        string // version identity: the coalescing key
-	Key       string
-	ETag      string
-	Size      int64
-	BlockSize int64
-	// ServerCRC64 is x-oss-hash-crc64ecma of this version, if the server sent it.
-	ServerCRC64  uint64
-	HasServerCRC bool
-	Blocks       Blocks
-
-	// head is the start of the object the open's GET brought when it did
-	// not cover block 0 (a small first GET answers the first read sooner
-	// than a whole block); reads inside it are served from memory until
-	// block 0 is cached, then it is dropped.
-	head       atomic.Pointer[[]byte]
-	crcChecked atomic.Bool
-}
-
-// OpenFetched records, for the cache hit figures, that the open of reader
-// ra brought the first n bytes of o (its GET answered with content, not
-// 304), and with them, when they do not fill block 0, the first part
-// (SetHead): reading those is no cache hit.
-func (f *Fetcher) OpenFetched(ra *Readahead, o *Object, n int64) {
-	if n <= 0 {
-		return
-	}
-	last := int((n - 1) / o.BlockSize)
-	if n < min(o.Size, o.BlockSize) {
-		last = int(max(f.cfg.PartSize/o.BlockSize, 1)) - 1
-	}
-	ra.mark(o, 0, last, false)
-}
-
-// SetHead keeps the first len(b) bytes of the object in memory until block
-// 0 is fetched, and starts fetching it (with what follows, as sequential
-// readers will want it).
-func (f *Fetcher) SetHead(o *Object, b []byte) {
-	if len(b) == 0 || o.Size == 0 {
-		return
-	}
-	if o.Blocks.Has(0) {
-		return
-	}
-	o.head.Store(&b)
-	if o.Blocks.Has(0) { // cached meanwhile: no fetch will clear it
-		o.head.Store(nil)
-		return
-	}
-	// Not held in the cache as read ahead: many opens read only the
-	// first bytes of a file (file(1), thumbnails).
-	f.startParts(o, 0, int(max(f.cfg.PartSize/o.BlockSize, 1))-1, false, false)
-}
-
-func (o *Object) numBlocks() int {
-	return int((o.Size + o.BlockSize - 1) / o.BlockSize)
-}
-
-// blockSpan returns the byte range [off, off+n) of block b.
-func (o *Object) blockSpan(b int) (off, n int64) {
-	off = int64(b) * o.BlockSize
-	return off, min(o.BlockSize, o.Size-off)
-}
 
 // Config tunes a Fetcher.
 type Config struct {
@@ -177,7 +93,7 @@ type Stats struct {
 
 // Fetcher runs the parts of every reader of the mount.
 type Fetcher struct {
-	store Store
+	store store.Getter
 	cfg   Config
 	log   *slog.Logger
 	sem   *semaphore.Weighted // the one bound on concurrent GETs
@@ -187,14 +103,15 @@ type Fetcher struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	// mu guards inflight. Held only for map operations and Has() bitmap
-	// checks, never across I/O.
+	// mu guards inflight. Held only for map operations and one look at
+	// the cache's bitmap (Blocks.Missing), never across I/O. Taken before
+	// the cache object's own lock.
 	mu       sync.Mutex
 	inflight map[blockKey]*blockFetch
 
 	// spare holds up to Parallel block buffers between parts. Without it a
 	// cold read allocates, zeroes and faults in a fresh buffer for every
-	// block (8% of a cold read's CPU profile). Emptied whenever no part is
+	// block, a visible share of its CPU. Emptied whenever no part is
 	// running, so an idle mount holds none.
 	spare chan []byte
 
@@ -206,118 +123,26 @@ type Fetcher struct {
 
 	gets, probes, notModified, bytes, retries, errs, writeErrs, crcBad, active atomic.Int64
 	hitBytes, missBytes, aheadBytes                                            atomic.Int64
-}
 
-type blockKey struct {
-	version string
-	block   int
+	// poisonFreed (set by tests only) makes putBlockBuf overwrite each
+	// buffer it takes back, so that a reader of a buffer after its release
+	// sees garbage.
+	poisonFreed bool
 }
-
-// blockFetch is one block being fetched. done is closed once data or err is
-// set; both are immutable afterwards.
-//
-// data is a block buffer (Fetcher.spare), lent to the readers of the entry.
-// refs counts who may still read it: the part, until it resolves the entry,
-// and each reader that start handed the entry to, until it releases it. The
-// last one gives data back for reuse. Readers are only added while the entry
-// is in Fetcher.inflight (under Fetcher.mu), and the part removes it from
-// there before it drops its own reference, so refs never rises from zero.
-type blockFetch struct {
-	done chan struct{}
-	data []byte
-	err  error
-	refs atomic.Int32
-}
-
-// newBlockFetch returns an entry with refs references.
-func newBlockFetch(refs int32) *blockFetch {
-	fe := &blockFetch{done: make(chan struct{})}
-	fe.refs.Store(refs)
-	return fe
-}
-
-// wait waits for the fetch (or for ctx) and returns its error.
-func (fe *blockFetch) wait(ctx context.Context) error {
-	select {
-	case <-fe.done:
-		return fe.err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// release drops one reference to fe; fe.data must not be read after it.
-//
-// A reader may drop the last reference after the last part has ended and
-// emptied the spares; it then empties them itself, so an idle mount keeps
-// no spare whichever of the two comes last.
-func (f *Fetcher) release(fe *blockFetch) {
-	if fe.refs.Add(-1) == 0 && fe.data != nil {
-		f.putBlockBuf(fe.data)
-		if f.active.Load() == 0 {
-			f.dropSpares()
-		}
-	}
-}
-
-// getBlockBuf returns a buffer of n bytes (arbitrary contents): a spare one
-// if it is big enough, else a new one. New ones are made to size: the last
-// block of a small object does not need a whole block's memory.
-func (f *Fetcher) getBlockBuf(n int64) []byte {
-	select {
-	case b := <-f.spare:
-		if int64(cap(b)) >= n {
-			return b[:n]
-		}
-	default:
-	}
-	return make([]byte, n)
-}
-
-// putBlockBuf keeps b as a spare if there is room, else leaves it to the
-// garbage collector.
-func (f *Fetcher) putBlockBuf(b []byte) {
-	if poisonFreed && len(b) > 0 {
-		b[0] = 0xA5
-		for i := 1; i < len(b); i *= 2 {
-			copy(b[i:], b[:i])
-		}
-	}
-	select {
-	case f.spare <- b[:cap(b)]:
-	default:
-	}
-}
-
-// dropSpares leaves the spare buffers to the garbage collector: called when
-// no part is running, so that an idle mount does not keep them.
-func (f *Fetcher) dropSpares() {
-	for {
-		select {
-		case <-f.spare:
-		default:
-			return
-		}
-	}
-}
-
-// poisonFreed makes putBlockBuf overwrite each buffer it takes back, so that
-// a test reading a buffer after its release sees garbage.
-var poisonFreed bool
 
 // New returns a Fetcher over store.
-func New(store Store, cfg Config) *Fetcher {
+func New(st store.Getter, cfg Config) *Fetcher {
 	if cfg.Parallel <= 0 {
-		cfg.Parallel = 16
+		cfg.Parallel = config.DefaultParallel
 	}
 	if cfg.PartSize <= 0 {
-		cfg.PartSize = 8 << 20
+		cfg.PartSize = config.DefaultPartSize
 	}
 	if cfg.MaxReadahead == 0 {
 		cfg.MaxReadahead = DefaultMaxReadahead(cfg.Parallel, cfg.PartSize)
 	}
 	if cfg.ReadTimeout <= 0 {
-		cfg.ReadTimeout = 30 * time.Second
+		cfg.ReadTimeout = config.DefaultReadTimeout
 	}
 	if cfg.Retries < 0 {
 		cfg.Retries = 0
@@ -327,7 +152,7 @@ func New(store Store, cfg Config) *Fetcher {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Fetcher{
-		store: store, cfg: cfg, log: cfg.Logger,
+		store: st, cfg: cfg, log: cfg.Logger,
 		sem: semaphore.NewWeighted(int64(cfg.Parallel)),
 		ctx: ctx, cancel: cancel,
 		inflight: make(map[blockKey]*blockFetch),
@@ -382,445 +207,5 @@ func (f *Fetcher) Stats() Stats {
 		BytesFetched: f.bytes.Load(), Retries: f.retries.Load(), Errors: f.errs.Load(),
 		CacheWriteErrors: f.writeErrs.Load(), CRCMismatches: f.crcBad.Load(), InFlight: f.active.Load(),
 		CacheHitBytes: f.hitBytes.Load(), CacheMissBytes: f.missBytes.Load(), ReadAheadBytes: f.aheadBytes.Load(),
-	}
-}
-
-// Read fills p from offset off of o, fetching what the cache lacks. ra is the
-// caller's readahead state (one per open file handle); nil disables readahead.
-// It returns fewer bytes than len(p) only at the end of the object.
-func (f *Fetcher) Read(ctx context.Context, o *Object, ra *Readahead, p []byte, off int64) (int, error) {
-	if off >= o.Size || len(p) == 0 {
-		return 0, nil
-	}
-	p = p[:min(int64(len(p)), o.Size-off)]
-	aheadFrom, aheadTo := ra.advance(off, int64(len(p)), o.Size, f.cfg.PartSize, f.cfg.MaxReadahead)
-	readAhead := func() {
-		if aheadTo > aheadFrom {
-			f.startAhead(o, ra, aheadFrom, aheadTo)
-		}
-	}
-	served := func(n int) {
-		ahead := ra.fetchedBytes(o, off, int64(n))
-		f.aheadBytes.Add(ahead)
-		f.hitBytes.Add(int64(n) - ahead)
-	}
-	n, err := o.Blocks.ReadAt(p, off)
-	if err == nil {
-		served(n)
-		readAhead()
-		return n, nil
-	}
-	if h := o.head.Load(); h != nil && off+int64(len(p)) <= int64(len(*h)) {
-		n := copy(p, (*h)[off:])
-		f.aheadBytes.Add(int64(n)) // the bytes this open's GET brought
-		readAhead()
-		return n, nil
-	}
-	f.missBytes.Add(int64(len(p)))
-	if !errors.Is(err, blockcache.ErrNotCached) {
-		// The cache disk failed us; the network still can serve the read.
-		f.log.Warn("cache read failed, fetching instead", "key", o.Key, "err", err)
-	}
-	first, last := int(off/o.BlockSize), int((off+int64(len(p))-1)/o.BlockSize)
-	ra.markFetched(o, first, last)
-	// Demand parts queue for the semaphore before this read's readahead.
-	waits := f.start(o, first, last, true)
-	defer func() {
-		for _, fe := range waits {
-			f.release(fe)
-		}
-	}()
-	readAhead()
-	for b := first; b <= last; b++ {
-		bOff, bLen := o.blockSpan(b)
-		lo, hi := max(off, bOff), min(off+int64(len(p)), bOff+bLen)
-		dst := p[lo-off : hi-off]
-		if err := f.readBlock(ctx, o, b, dst, lo, waits[b]); err != nil {
-			return 0, err
-		}
-	}
-	return len(p), nil
-}
-
-// startAhead starts reader ra's readahead [from, to), cut to what the
-// cache can hold back until it is read (Config.AheadRoom), in whole
-// blocks; the reader's next reads start the rest once there is room.
-// aheadMu makes "how much room is left" and "take it" one step, so that
-// two readers do not both take the same room.
-func (f *Fetcher) startAhead(o *Object, ra *Readahead, from, to int64) {
-	if f.cfg.AheadRoom == nil {
-		first, last := int(from/o.BlockSize), int((to-1)/o.BlockSize)
-		ra.markFetched(o, first, last)
-		f.start(o, first, last, false)
-		return
-	}
-	f.aheadMu.Lock()
-	defer f.aheadMu.Unlock()
-	room := f.cfg.AheadRoom() - f.aheadInFlight.Load()
-	if fit := (from/o.BlockSize + max(room, 0)/o.BlockSize) * o.BlockSize; fit < to {
-		ra.cut(max(fit, from))
-		to = fit
-	}
-	if to > from {
-		first, last := int(from/o.BlockSize), int((to-1)/o.BlockSize)
-		ra.markFetched(o, first, last)
-		f.start(o, first, last, false)
-	}
-}
-
-// readBlock copies [lo, lo+len(dst)) of block b into dst, from the fetch
-// result fe if there is one (the caller's reference), else from the cache,
-// else by fetching it.
-func (f *Fetcher) readBlock(ctx context.Context, o *Object, b int, dst []byte, lo int64, fe *blockFetch) error {
-	bOff, _ := o.blockSpan(b)
-	for attempt := 0; ; attempt++ {
-		if fe == nil {
-			if _, err := o.Blocks.ReadAt(dst, lo); err == nil {
-				return nil
-			}
-			if fe = f.start(o, b, b, true)[b]; fe == nil {
-				if attempt < 3 {
-					continue // became cached meanwhile: read it from there
-				}
-				// The cache keeps losing this block (eviction under
-				// pressure, or a cache disk that cannot keep it): serve
-				// it from a fetch of its own.
-				fe = f.startUncached(o, b)
-			}
-			defer f.release(fe) // runs once: this iteration returns
-		}
-		if err := fe.wait(ctx); err != nil {
-			return err
-		}
-		copy(dst, fe.data[lo-bOff:])
-		if _, bLen := o.blockSpan(b); lo+int64(len(dst)) == bOff+bLen {
-			o.Blocks.Served(b, b) // read to its end (perhaps in several reads)
-		}
-		return nil
-	}
-}
-
-// start makes sure every block in [first, last] that is not cached has an
-// in-flight fetch, planning new parts over runs of the blocks that have
-// none. With want it returns the in-flight entries of those blocks, each
-// with a reference the caller must release; without, the parts it starts
-// are readahead (their blocks are held in the cache until read).
-func (f *Fetcher) start(o *Object, first, last int, want bool) map[int]*blockFetch {
-	return f.startParts(o, first, last, want, !want)
-}
-
-// startParts is start, with ahead saying whether new parts are readahead.
-func (f *Fetcher) startParts(o *Object, first, last int, want, ahead bool) map[int]*blockFetch {
-	last = min(last, o.numBlocks()-1)
-	var waits map[int]*blockFetch
-	maxRun := int(max(f.cfg.PartSize/o.BlockSize, 1))
-	type run struct {
-		first   int
-		entries []*blockFetch
-	}
-	var runs []run
-	f.mu.Lock()
-	for b := first; b <= last; b++ {
-		k := blockKey{o.ID, b}
-		fe, ok := f.inflight[k]
-		if !ok {
-			if o.Blocks.Has(b) {
-				continue
-			}
-			fe = newBlockFetch(1) // the part's reference
-			f.inflight[k] = fe
-			if n := len(runs); n > 0 && runs[n-1].first+len(runs[n-1].entries) == b && len(runs[n-1].entries) < maxRun {
-				runs[n-1].entries = append(runs[n-1].entries, fe)
-			} else {
-				runs = append(runs, run{first: b, entries: []*blockFetch{fe}})
-			}
-		}
-		if want {
-			if waits == nil {
-				waits = make(map[int]*blockFetch)
-			}
-			fe.refs.Add(1)
-			waits[b] = fe
-		}
-	}
-	f.mu.Unlock()
-	for _, r := range runs {
-		if ahead {
-			lo, _ := o.blockSpan(r.first)
-			hiOff, hiLen := o.blockSpan(r.first + len(r.entries) - 1)
-			f.aheadInFlight.Add(hiOff + hiLen - lo)
-		}
-		f.wg.Add(1)
-		go f.runPart(o, r.first, r.entries, true, ahead)
-	}
-	return waits
-}
-
-// startUncached fetches block b for one reader without registering it for
-// others: the fallback when the cache cannot hold the block. The caller
-// must release the entry.
-func (f *Fetcher) startUncached(o *Object, b int) *blockFetch {
-	fe := newBlockFetch(2) // the part's and the caller's
-	f.wg.Add(1)
-	go f.runPart(o, b, []*blockFetch{fe}, false, false)
-	return fe
-}
-
-// part is the state of one part being fetched: which block is being filled
-// and how far. Owned by its runPart goroutine.
-type part struct {
-	f          *Fetcher
-	o          *Object
-	first      int
-	entries    []*blockFetch
-	registered bool // entries are in f.inflight
-	ahead      bool // readahead: no reader asked for these blocks (yet)
-
-	cur  int    // block being filled
-	buf  []byte // its bytes: from getBlockBuf, until handed to the entry
-	fill int    // bytes of buf received
-	pos  int64  // next object offset to receive
-	end  int64  // last object offset of the part (inclusive)
-}
-
-// room is where the next body bytes go.
-func (pt *part) room() []byte { return pt.buf[pt.fill:] }
-
-// received accounts n bytes written into room(); a full block is stored in
-// the cache and handed to its waiters.
-func (pt *part) received(n int) {
-	pt.fill += n
-	pt.pos += int64(n)
-	if pt.fill < len(pt.buf) {
-		return
-	}
-	data := pt.buf
-	pt.buf = nil
-	pt.f.cacheBlock(pt.o, pt.cur, data, pt.ahead)
-	if pt.cur == 0 {
-		pt.o.head.Store(nil) // block 0 is here (cached, or handed to its waiters)
-	}
-	pt.resolve(data, nil)
-	pt.cur++
-	if pt.cur < pt.first+len(pt.entries) {
-		_, l := pt.o.blockSpan(pt.cur)
-		pt.buf, pt.fill = pt.f.getBlockBuf(l), 0
-	}
-}
-
-// resolve hands the current block's outcome to its waiters, and lets go of
-// the entry: from here on only its waiters keep the block's bytes alive, so
-// a part holds one block buffer at a time, not all of its blocks (a cold
-// sequential read had 16 parts × 8 MiB live, most of it already cached).
-func (pt *part) resolve(data []byte, err error) {
-	i := pt.cur - pt.first
-	fe := pt.entries[i]
-	pt.entries[i] = nil
-	if pt.registered {
-		pt.f.mu.Lock()
-		delete(pt.f.inflight, blockKey{pt.o.ID, pt.cur})
-		pt.f.mu.Unlock()
-	}
-	fe.data, fe.err = data, err
-	close(fe.done)
-	pt.f.release(fe)
-	if pt.ahead {
-		_, n := pt.o.blockSpan(pt.cur)
-		pt.f.aheadInFlight.Add(-n) // held by the cache now, or lost
-	}
-}
-
-// fail resolves every block not yet delivered with err.
-func (pt *part) fail(err error) {
-	pt.f.errs.Add(1)
-	for ; pt.cur < pt.first+len(pt.entries); pt.cur++ {
-		pt.resolve(nil, err)
-	}
-}
-
-// runPart fetches the blocks of entries (first, first+1, ...) of o with one
-// ranged GET, more on retries, resolving each entry as its block completes.
-func (f *Fetcher) runPart(o *Object, first int, entries []*blockFetch, registered, ahead bool) {
-	defer f.wg.Done()
-	pt := &part{f: f, o: o, first: first, entries: entries, registered: registered, ahead: ahead, cur: first}
-	pt.pos, _ = o.blockSpan(first)
-	lastOff, lastLen := o.blockSpan(first + len(entries) - 1)
-	pt.end = lastOff + lastLen - 1
-	if err := f.sem.Acquire(f.ctx, 1); err != nil {
-		pt.fail(err)
-		return
-	}
-	defer f.sem.Release(1)
-	f.active.Add(1)
-	defer func() { // after the buffer below is given back
-		if f.active.Add(-1) == 0 {
-			f.dropSpares()
-		}
-	}()
-	// The first buffer is taken only now: parts queued for the semaphore
-	// (readahead runs far ahead) hold no memory.
-	_, l := o.blockSpan(first)
-	pt.buf = f.getBlockBuf(l)
-	defer func() {
-		if pt.buf != nil { // a block left unfinished
-			f.putBlockBuf(pt.buf)
-		}
-	}()
-
-	var lastErr error
-	for attempt := 0; pt.pos <= pt.end; {
-		if attempt > 0 {
-			if attempt > f.cfg.Retries {
-				f.log.Error("giving up on part", "key", o.Key, "at", pt.pos, "end", pt.end, "attempts", attempt, "err", lastErr)
-				pt.fail(lastErr)
-				return
-			}
-			f.retries.Add(1)
-			if !sleepCtx(f.ctx, backoff(attempt)) {
-				pt.fail(f.ctx.Err())
-				return
-			}
-		}
-		f.gets.Add(1)
-		resp, err := f.store.Get(f.ctx, GetRequest{Key: o.Key, Start: pt.pos, End: pt.end, IfMatch: o.ETag})
-		if err == nil {
-			if err = checkPart(resp, o, pt.pos); err != nil {
-				resp.Body.Close()
-			}
-		}
-		err = shorterThanVersion(err)
-		if err != nil {
-			if errors.Is(err, ErrChanged) {
-				f.log.Info("object changed while being read", "key", o.Key, "etag", o.ETag)
-			}
-			if !retryable(err) || f.ctx.Err() != nil {
-				pt.fail(err)
-				return
-			}
-			f.log.Warn("part GET failed, retrying", "key", o.Key, "at", pt.pos, "err", err, "attempt", attempt+1)
-			lastErr = err
-			attempt++
-			continue
-		}
-		before := pt.pos
-		rerr := f.readBody(resp, pt)
-		resp.Body.Close()
-		if pt.pos > pt.end {
-			break
-		}
-		lastErr = &RequestError{Op: "GET", Key: o.Key, RequestID: resp.RequestID, Kind: ErrTransient,
-			Err: fmt.Errorf("body interrupted at byte %d: %w", pt.pos, rerr)}
-		f.log.Warn("part body interrupted, resuming", "key", o.Key, "err", lastErr)
-		if pt.pos > before {
-			attempt = 0 // progress: the link works, keep going
-		}
-		attempt++
-	}
-	f.CheckWholeCRC(o)
-}
-
-// readBody streams resp's body into the part until the part is complete or
-// the body fails. A body that delivers nothing for ReadTimeout is abandoned.
-func (f *Fetcher) readBody(resp *GetResponse, pt *part) error {
-	var stalled atomic.Bool
-	timer := time.AfterFunc(f.cfg.ReadTimeout, func() {
-		stalled.Store(true)
-		resp.Body.Close()
-	})
-	defer timer.Stop()
-	for pt.pos <= pt.end {
-		n, err := resp.Body.Read(pt.room())
-		if n > 0 {
-			f.bytes.Add(int64(n))
-			timer.Reset(f.cfg.ReadTimeout)
-			pt.received(n)
-		}
-		switch {
-		case err == nil:
-		case stalled.Load():
-			return fmt.Errorf("no data for %v: %w", f.cfg.ReadTimeout, err)
-		case err == io.EOF && pt.pos <= pt.end:
-			return io.ErrUnexpectedEOF
-		case err == io.EOF:
-			return nil
-		default:
-			return err
-		}
-	}
-	return nil
-}
-
-// cacheBlock writes a complete block to the cache. A cache that cannot take it
-// (disk full, directory gone) is logged; the block is still served from
-// memory to its waiters.
-func (f *Fetcher) cacheBlock(o *Object, b int, data []byte, ahead bool) {
-	write := o.Blocks.WriteBlock
-	if ahead {
-		write = o.Blocks.WriteBlockAhead
-	}
-	if err := write(b, data); err != nil {
-		if f.writeErrs.Add(1) == 1 {
-			f.log.Error("cache write failed; serving without caching", "key", o.Key, "err", err)
-		} else {
-			f.log.Debug("cache write failed", "key", o.Key, "block", b, "err", err)
-		}
-	}
-}
-
-// checkPart validates the headers of a part answer against what was asked.
-func checkPart(resp *GetResponse, o *Object, pos int64) error {
-	bad := func(format string, args ...any) error {
-		return &RequestError{Op: "GET", Key: o.Key, Status: resp.StatusCode, RequestID: resp.RequestID, Kind: ErrProtocol, Err: fmt.Errorf(format, args...)}
-	}
-	if resp.Info.ETag != "" && resp.Info.ETag != o.ETag {
-		return &RequestError{Op: "GET", Key: o.Key, Status: resp.StatusCode, RequestID: resp.RequestID, Kind: ErrChanged,
-			Err: fmt.Errorf("ETag %s, reading %s", resp.Info.ETag, o.ETag)}
-	}
-	if resp.StatusCode != 206 && !(resp.StatusCode == 200 && pos == 0) {
-		return bad("status %d for a range starting at %d", resp.StatusCode, pos)
-	}
-	if resp.Info.Size != o.Size {
-		return bad("object size %d, expected %d", resp.Info.Size, o.Size)
-	}
-	if resp.RangeStart != pos {
-		return bad("range starts at %d, asked %d", resp.RangeStart, pos)
-	}
-	return nil
-}
-
-// CheckWholeCRC compares the combined CRC64 of a fully cached object with
-// the server's x-oss-hash-crc64ecma, once. A mismatch drops the cached copy.
-// The fetcher runs it when the last block lands; a caller about to hand the
-// cached copy to someone who will not ask again (the kernel) runs it too.
-func (f *Fetcher) CheckWholeCRC(o *Object) {
-	if !o.HasServerCRC || o.crcChecked.Load() {
-		return
-	}
-	got, ok := o.Blocks.CRC64()
-	if !ok || !o.crcChecked.CompareAndSwap(false, true) {
-		return
-	}
-	if got != o.ServerCRC64 {
-		f.crcBad.Add(1)
-		f.log.Error("whole-object CRC64 mismatch; dropping cached copy", "key", o.Key, "etag", o.ETag,
-			"want", o.ServerCRC64, "got", got)
-		o.Blocks.Drop()
-	}
-}
-
-func backoff(attempt int) time.Duration {
-	d := 100 * time.Millisecond << min(attempt-1, 6)
-	d = min(d, 5*time.Second)
-	return d/2 + rand.N(d/2+1)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ossmount/ossmount/blockcache"
+	"github.com/ossmount/ossmount/store"
 )
 
 // fakeStore serves one object from memory with injectable faults.
@@ -57,37 +57,37 @@ func newFakeStore(size int) *fakeStore {
 	return &fakeStore{key: "obj", data: data, etag: `"E1"`, stall: make(chan struct{})}
 }
 
-func (s *fakeStore) info() ObjectInfo {
-	return ObjectInfo{Key: s.key, Size: int64(len(s.data)), ETag: s.etag, CRC64: crc64.Checksum(s.data, crc64.MakeTable(crc64.ECMA)), HasCRC64: true}
+func (s *fakeStore) info() store.ObjectInfo {
+	return store.ObjectInfo{Key: s.key, Size: int64(len(s.data)), ETag: s.etag, CRC64: crc64.Checksum(s.data, crc64.MakeTable(crc64.ECMA)), HasCRC64: true}
 }
 
-func (s *fakeStore) Get(ctx context.Context, req GetRequest) (*GetResponse, error) {
+func (s *fakeStore) Get(ctx context.Context, req store.GetRequest) (*store.GetResponse, error) {
 	s.gets.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ranges = append(s.ranges, fmt.Sprintf("%d-%d", req.Start, req.End))
 	if s.failNext > 0 {
 		s.failNext--
-		return nil, &RequestError{Op: "GET", Key: req.Key, Status: 503, Code: "SlowDown", Kind: ErrTransient}
+		return nil, &store.RequestError{Op: "GET", Key: req.Key, Status: 503, Code: "SlowDown", Kind: store.ErrTransient}
 	}
 	if req.Key != s.key {
-		return nil, &RequestError{Op: "GET", Key: req.Key, Status: 404, Kind: ErrNotFound}
+		return nil, &store.RequestError{Op: "GET", Key: req.Key, Status: 404, Kind: store.ErrNotFound}
 	}
 	if s.rangeNotSatisfiable && s.rangeBeforeIfMatch && req.End >= 0 && req.Start >= int64(len(s.data)) {
-		return nil, &RequestError{Op: "GET", Key: req.Key, Status: 416, Code: "InvalidRange", Kind: ErrRangeNotSatisfiable}
+		return nil, &store.RequestError{Op: "GET", Key: req.Key, Status: 416, Code: "InvalidRange", Kind: store.ErrRangeNotSatisfiable}
 	}
 	if req.IfMatch != "" && req.IfMatch != s.etag {
-		return nil, &RequestError{Op: "GET", Key: req.Key, Status: 412, Kind: ErrChanged}
+		return nil, &store.RequestError{Op: "GET", Key: req.Key, Status: 412, Kind: store.ErrChanged}
 	}
 	if req.IfNoneMatch != "" && req.IfNoneMatch == s.etag {
-		return nil, &RequestError{Op: "GET", Key: req.Key, Status: 304, Kind: ErrNotModified, ETag: s.etag}
+		return nil, &store.RequestError{Op: "GET", Key: req.Key, Status: 304, Kind: store.ErrNotModified, ETag: s.etag}
 	}
 	if req.IfNoneMatch == "" && !req.IfModifiedSince.IsZero() && !s.lastModified.After(req.IfModifiedSince) {
-		return nil, &RequestError{Op: "GET", Key: req.Key, Status: 304, Kind: ErrNotModified, ETag: s.etag}
+		return nil, &store.RequestError{Op: "GET", Key: req.Key, Status: 304, Kind: store.ErrNotModified, ETag: s.etag}
 	}
 	size := int64(len(s.data))
 	if s.rangeNotSatisfiable && req.End >= 0 && req.Start >= size {
-		return nil, &RequestError{Op: "GET", Key: req.Key, Status: 416, Code: "InvalidRange", Kind: ErrRangeNotSatisfiable}
+		return nil, &store.RequestError{Op: "GET", Key: req.Key, Status: 416, Code: "InvalidRange", Kind: store.ErrRangeNotSatisfiable}
 	}
 	end := req.End
 	if end < 0 || end >= size {
@@ -102,7 +102,7 @@ func (s *fakeStore) Get(ctx context.Context, req GetRequest) (*GetResponse, erro
 		s.stallCount--
 		rc = &faultBody{r: bytes.NewReader(body), left: s.stallAfter, stall: s.stall, closed: make(chan struct{})}
 	}
-	resp := &GetResponse{Info: s.info(), StatusCode: http.StatusPartialContent, RangeStart: req.Start, ContentLength: int64(len(body)), Body: &countBody{rc, &s.bodyBytes}}
+	resp := &store.GetResponse{Info: s.info(), StatusCode: http.StatusPartialContent, RangeStart: req.Start, ContentLength: int64(len(body)), Body: &countBody{rc, &s.bodyBytes}}
 	if size == 0 || req.Start == 0 && req.End < 0 { // no Range header
 		resp.StatusCode = http.StatusOK
 	}
@@ -180,13 +180,34 @@ func (m *memBlocks) Has(b int) bool {
 	return ok
 }
 
+func (m *memBlocks) Missing(first, last int) []int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []int
+	for b := max(first, 0); b <= min(last, int((m.size+m.bs-1)/m.bs)-1); b++ {
+		if _, ok := m.blocks[b]; !ok {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// errNotCached is memBlocks' answer for a range not cached (as
+// blockcache.ErrNotCached, a NotCached error).
+var errNotCached error = notCachedErr{}
+
+type notCachedErr struct{}
+
+func (notCachedErr) Error() string   { return "not cached" }
+func (notCachedErr) NotCached() bool { return true }
+
 func (m *memBlocks) ReadAt(p []byte, off int64) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := min(int64(len(p)), m.size-off)
 	for b := off / m.bs; b <= (off+n-1)/m.bs; b++ {
 		if _, ok := m.blocks[int(b)]; !ok {
-			return 0, blockcache.ErrNotCached
+			return 0, errNotCached
 		}
 	}
 	for b := off / m.bs; b <= (off+n-1)/m.bs; b++ {
@@ -407,10 +428,10 @@ func TestServerErrorsRetriedThenGiveUp(t *testing.T) {
 	st2, _, f2, o2 := setup(t, 4*testBS, Config{Retries: 2})
 	st2.failNext = 100
 	_, err := f2.Read(context.Background(), o2, nil, buf, 0)
-	if !errors.Is(err, ErrTransient) {
-		t.Fatalf("err = %v, want ErrTransient after retries", err)
+	if !errors.Is(err, store.ErrTransient) {
+		t.Fatalf("err = %v, want store.ErrTransient after retries", err)
 	}
-	var re *RequestError
+	var re *store.RequestError
 	if !errors.As(err, &re) || re.Status != 503 {
 		t.Errorf("error lost the request details: %v", err)
 	}
@@ -420,8 +441,8 @@ func TestChangedObjectIsErrChanged(t *testing.T) {
 	st, _, f, o := setup(t, 4*testBS, Config{})
 	st.etag = `"E2"`
 	_, err := f.Read(context.Background(), o, nil, make([]byte, 10), 0)
-	if !errors.Is(err, ErrChanged) {
-		t.Fatalf("err = %v, want ErrChanged", err)
+	if !errors.Is(err, store.ErrChanged) {
+		t.Fatalf("err = %v, want store.ErrChanged", err)
 	}
 	if st.gets.Load() != 1 {
 		t.Errorf("412 was retried: %d GETs", st.gets.Load())
@@ -497,7 +518,7 @@ func TestProbe(t *testing.T) {
 	if err != nil || !res.NotModified {
 		t.Fatalf("conditional probe: %+v %v", res, err)
 	}
-	if _, err := f.Probe(context.Background(), "missing", Conditions{}, testBS); !errors.Is(err, ErrNotFound) {
+	if _, err := f.Probe(context.Background(), "missing", Conditions{}, testBS); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("missing: %v", err)
 	}
 	st0, _, f0, _ := setup(t, 0, Config{})
@@ -549,8 +570,8 @@ func TestPartOfAShortenedObjectIsAChange(t *testing.T) {
 	st.data, st.etag = st.data[:testBS], `"E2"`
 	st.mu.Unlock()
 	_, err := f.Read(context.Background(), o, nil, make([]byte, 100), 5*testBS)
-	if !errors.Is(err, ErrChanged) {
-		t.Fatalf("read past the new end: %v, want ErrChanged", err)
+	if !errors.Is(err, store.ErrChanged) {
+		t.Fatalf("read past the new end: %v, want store.ErrChanged", err)
 	}
 }
 
@@ -669,7 +690,7 @@ func TestHeadServesFirstReadsThenBlock0Replaces(t *testing.T) {
 	st.stallAfter, st.stallCount = 0, 1
 	st.mu.Unlock()
 	head := slices.Clone(st.data[:testBS/4])
-	f.SetHead(o, head)
+	f.Seed(o, head)
 	buf := make([]byte, testBS/8)
 	if n, err := f.Read(context.Background(), o, nil, buf, 100); err != nil || n != len(buf) || !bytes.Equal(buf, st.data[100:100+len(buf)]) {
 		t.Fatalf("read inside the head: %d %v", n, err)
@@ -695,18 +716,41 @@ func TestHeadServesFirstReadsThenBlock0Replaces(t *testing.T) {
 	}
 }
 
+// The open's GET brought the first bytes of block 0: the part that
+// completes block 0 asks only for the rest, so a cold sequential read
+// moves each byte once, those of the open's GET included.
+func TestSeededStartIsNotFetchedAgain(t *testing.T) {
+	for _, seeded := range []int{1, testBS / 4, testBS - 1, testBS} {
+		t.Run(fmt.Sprint(seeded), func(t *testing.T) {
+			size := 9*testBS + 17
+			st, mb, f, o := setup(t, size, Config{})
+			f.Seed(o, slices.Clone(st.data[:seeded]))
+			got := readAll(t, f, o, 128<<10/3)
+			if !bytes.Equal(got, st.data) {
+				t.Fatal("content differs")
+			}
+			f.Close()
+			if n, want := st.bodyBytes.Load(), int64(size-seeded); n != want {
+				t.Errorf("parts moved %d body bytes after an open that brought %d, want %d (each byte once): %v", n, seeded, want, st.ranges)
+			}
+			if mb.writes[0] != 1 {
+				t.Errorf("block 0 written %d times", mb.writes[0])
+			}
+		})
+	}
+}
+
 // Block buffers are lent to the readers of a fetch and recycled after the
 // last one lets go. With freed buffers poisoned, a reader that copied from a
 // buffer after its release (or a part that recycled it too early) returns
 // wrong bytes; under -race it is also a data race. The cache refuses every
 // write, so every read is served from a lent buffer, many at once.
 func TestLentBlockBuffersOutliveTheirReaders(t *testing.T) {
-	poisonFreed = true
-	t.Cleanup(func() { poisonFreed = false })
 	for _, failWrites := range []bool{true, false} {
 		t.Run(fmt.Sprint("failWrites=", failWrites), func(t *testing.T) {
 			size := 48*testBS + 777
 			st, mb, f, o := setup(t, size, Config{Parallel: 3, PartSize: 3 * testBS})
+			f.poisonFreed = true
 			mb.failW = failWrites
 			reads := 40
 			if failWrites {
@@ -825,6 +869,22 @@ func TestWindowFor(t *testing.T) {
 	} {
 		if w, fits := WindowFor(c.max, c.capacity, 1<<20); w != c.want || fits != c.fits {
 			t.Errorf("WindowFor(%d, %d) = %d, %v; want %d, %v", c.max, c.capacity, w, fits, c.want, c.fits)
+		}
+	}
+}
+
+// A part's answer is checked against the version with the one ETag
+// comparison (store.SameETag): case and quotes aside, another ETag is a
+// change.
+func TestPartCheckComparesETagsAsEverywhere(t *testing.T) {
+	o := &Object{Key: "k", ETag: `"ABCDEF"`, Size: 10, BlockSize: 10}
+	for _, c := range []struct {
+		etag    string
+		changed bool
+	}{{`"ABCDEF"`, false}, {`"abcdef"`, false}, {`abcdef`, false}, {`"abcdee"`, true}} {
+		resp := &store.GetResponse{Info: store.ObjectInfo{ETag: c.etag, Size: 10}, StatusCode: 206}
+		if err := checkPart(resp, o, 0); errors.Is(err, store.ErrChanged) != c.changed || !c.changed && err != nil {
+			t.Errorf("answer with ETag %s for version %s: %v", c.etag, o.ETag, err)
 		}
 	}
 }

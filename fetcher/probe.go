@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync/atomic"
 	"time"
+
+	"github.com/ossmount/ossmount/internal/retry"
+	"github.com/ossmount/ossmount/store"
 )
 
 // Conditions are the revalidation preconditions of an open.
@@ -26,7 +28,7 @@ type Conditions struct {
 // with its first bytes (as many as asked, at most) already downloaded.
 type ProbeResult struct {
 	NotModified bool
-	Info        ObjectInfo
+	Info        store.ObjectInfo
 	First       []byte
 }
 
@@ -47,7 +49,7 @@ type ProbeResult struct {
 // not a retry. Without the 416, OSS answers such a range with 200 and the
 // whole (empty) object.
 func (f *Fetcher) Probe(ctx context.Context, key string, cond Conditions, firstBytes int64) (ProbeResult, error) {
-	first := GetRequest{Key: key, Start: 0, End: firstBytes - 1, IfNoneMatch: cond.IfNoneMatch, IfModifiedSince: cond.IfModifiedSince}
+	first := store.GetRequest{Key: key, Start: 0, End: firstBytes - 1, IfNoneMatch: cond.IfNoneMatch, IfModifiedSince: cond.IfModifiedSince}
 	req := first
 	var (
 		lastErr error
@@ -60,19 +62,19 @@ func (f *Fetcher) Probe(ctx context.Context, key string, cond Conditions, firstB
 				return ProbeResult{}, lastErr
 			}
 			f.retries.Add(1)
-			if !sleepCtx(ctx, backoff(attempt)) {
+			if !retry.Wait(ctx, attempt) {
 				return ProbeResult{}, ctx.Err()
 			}
 		}
 		res, err := f.probeOnce(ctx, req, firstBytes, partial)
-		if err == nil && res.NotModified && cond.ETag != "" && res.Info.ETag != "" && !SameETag(res.Info.ETag, cond.ETag) {
+		if err == nil && res.NotModified && cond.ETag != "" && res.Info.ETag != "" && !store.SameETag(res.Info.ETag, cond.ETag) {
 			f.log.Info("304 names another version than the cached one; fetching it", "key", key,
 				"cached_etag", cond.ETag, "etag", res.Info.ETag)
 			first.IfNoneMatch, first.IfModifiedSince = "", time.Time{}
 			req = first
 			res, err = f.probeOnce(ctx, req, firstBytes, nil)
 		}
-		if errors.Is(err, ErrRangeNotSatisfiable) && partial == nil && req.End >= 0 {
+		if errors.Is(err, store.ErrRangeNotSatisfiable) && partial == nil && req.End >= 0 {
 			first.End = -1 // the object is empty: ask for it whole
 			req = first
 			res, err = f.probeOnce(ctx, req, firstBytes, nil)
@@ -83,13 +85,13 @@ func (f *Fetcher) Probe(ctx context.Context, key string, cond Conditions, firstB
 		if partial != nil {
 			err = shorterThanVersion(err)
 		}
-		if partial != nil && errors.Is(err, ErrChanged) && ctx.Err() == nil {
+		if partial != nil && errors.Is(err, store.ErrChanged) && ctx.Err() == nil {
 			// Replaced between two pieces of its first block: start over.
 			partial, req, lastErr = nil, first, err
 			continue
 		}
-		if !retryable(err) || ctx.Err() != nil {
-			if !errors.Is(err, ErrNotFound) && !errors.Is(err, context.Canceled) {
+		if !store.Retryable(err) || ctx.Err() != nil {
+			if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, context.Canceled) {
 				f.errs.Add(1)
 			}
 			return ProbeResult{}, err
@@ -99,7 +101,7 @@ func (f *Fetcher) Probe(ctx context.Context, key string, cond Conditions, firstB
 				attempt = 0 // progress
 			}
 			partial = &pe.res
-			req = GetRequest{Key: key, Start: int64(len(partial.First)), End: int64(cap(partial.First)) - 1, IfMatch: partial.Info.ETag}
+			req = store.GetRequest{Key: key, Start: int64(len(partial.First)), End: int64(cap(partial.First)) - 1, IfMatch: partial.Info.ETag}
 		}
 		f.log.Warn("open GET failed, retrying", "key", key, "err", err, "attempt", attempt+1)
 		lastErr = err
@@ -118,17 +120,17 @@ func (p *probePartial) Unwrap() error { return p.err }
 
 // probeOnce sends one GET of the first limit bytes, or, with partial, of
 // the rest of them.
-func (f *Fetcher) probeOnce(ctx context.Context, req GetRequest, limit int64, partial *ProbeResult) (ProbeResult, error) {
+func (f *Fetcher) probeOnce(ctx context.Context, req store.GetRequest, limit int64, partial *ProbeResult) (ProbeResult, error) {
 	if err := f.sem.Acquire(ctx, 1); err != nil {
 		return ProbeResult{}, err
 	}
 	defer f.sem.Release(1)
 	f.probes.Add(1)
 	resp, err := f.store.Get(ctx, req)
-	if errors.Is(err, ErrNotModified) && partial == nil {
+	if errors.Is(err, store.ErrNotModified) && partial == nil {
 		f.notModified.Add(1)
 		res := ProbeResult{NotModified: true}
-		if re := (*RequestError)(nil); errors.As(err, &re) {
+		if re := (*store.RequestError)(nil); errors.As(err, &re) {
 			res.Info.ETag = re.ETag
 		}
 		return res, nil
@@ -138,8 +140,8 @@ func (f *Fetcher) probeOnce(ctx context.Context, req GetRequest, limit int64, pa
 	}
 	defer resp.Body.Close()
 	bad := func(format string, args ...any) error {
-		return &RequestError{Op: "GET", Key: req.Key, Status: resp.StatusCode, RequestID: resp.RequestID,
-			Kind: ErrProtocol, Err: fmt.Errorf(format, args...)}
+		return &store.RequestError{Op: "GET", Key: req.Key, Status: resp.StatusCode, RequestID: resp.RequestID,
+			Kind: store.ErrProtocol, Err: fmt.Errorf(format, args...)}
 	}
 	var buf []byte
 	if partial == nil {
@@ -160,18 +162,15 @@ func (f *Fetcher) probeOnce(ctx context.Context, req GetRequest, limit int64, pa
 				req.Start, resp.StatusCode, resp.RangeStart, resp.ContentLength, resp.Info.Size)
 		}
 	}
-	var stalled atomic.Bool
-	timer := time.AfterFunc(f.cfg.ReadTimeout, func() { stalled.Store(true); resp.Body.Close() })
+	wd := retry.Watch(resp.Body, f.cfg.ReadTimeout)
 	n, err := io.ReadFull(resp.Body, buf[len(buf):cap(buf)])
-	timer.Stop()
+	wd.Stop()
 	f.bytes.Add(int64(n))
 	buf = buf[:len(buf)+n]
 	if err != nil {
-		if stalled.Load() {
-			err = fmt.Errorf("no data for %v: %w", f.cfg.ReadTimeout, err)
-		}
+		err = wd.Explain(err)
 		return ProbeResult{}, &probePartial{res: ProbeResult{Info: partial.Info, First: buf},
-			err: &RequestError{Op: "GET", Key: req.Key, Status: resp.StatusCode, RequestID: resp.RequestID, Kind: ErrTransient, Err: err}}
+			err: &store.RequestError{Op: "GET", Key: req.Key, Status: resp.StatusCode, RequestID: resp.RequestID, Kind: store.ErrTransient, Err: err}}
 	}
 	return ProbeResult{Info: partial.Info, First: buf}, nil
 }

@@ -32,10 +32,15 @@ func (ra *Readahead) mark(o *Object, first, last int, onlyUncached bool) {
 	if words := (o.numBlocks() + 63) / 64; len(ra.fetched) < words {
 		ra.fetched = append(ra.fetched, make([]uint64, words-len(ra.fetched))...)
 	}
-	for b := first; b <= min(last, o.numBlocks()-1); b++ {
-		if !onlyUncached || !o.Blocks.Has(b) {
+	last = min(last, o.numBlocks()-1)
+	if onlyUncached {
+		for _, b := range o.Blocks.Missing(first, last) {
 			ra.fetched[b/64] |= 1 << (b % 64)
 		}
+		return
+	}
+	for b := first; b <= last; b++ {
+		ra.fetched[b/64] |= 1 << (b % 64)
 	}
 }
 

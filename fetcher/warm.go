@@ -17,7 +17,10 @@ func (f *Fetcher) Warm(ctx context.Context, o *Object, progress func(done, cache
 	n := o.numBlocks()
 	wasCached := make([]bool, n)
 	for b := range wasCached {
-		wasCached[b] = o.Blocks.Has(b)
+		wasCached[b] = true
+	}
+	for _, b := range o.Blocks.Missing(0, n-1) {
+		wasCached[b] = false
 	}
 	partBlocks := int(max(f.cfg.PartSize/o.BlockSize, 1))
 	window := max(int(f.cfg.MaxReadahead/o.BlockSize), partBlocks)

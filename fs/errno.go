@@ -5,7 +5,7 @@ import (
 	"errors"
 	"syscall"
 
-	"github.com/ossmount/ossmount/fetcher"
+	"github.com/ossmount/ossmount/store"
 	"github.com/ossmount/ossmount/vfs"
 )
 
@@ -18,11 +18,11 @@ func errnoOf(err error) syscall.Errno {
 		return 0
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return syscall.EINTR
-	case errors.Is(err, vfs.ErrStale), errors.Is(err, fetcher.ErrChanged):
+	case errors.Is(err, vfs.ErrStale), errors.Is(err, store.ErrChanged):
 		return syscall.ESTALE
-	case errors.Is(err, fetcher.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		return syscall.ENOENT
-	case errors.Is(err, fetcher.ErrAccessDenied), errors.Is(err, fetcher.ErrArchived):
+	case errors.Is(err, store.ErrAccessDenied), errors.Is(err, store.ErrArchived):
 		return syscall.EACCES
 	case errors.Is(err, vfs.ErrNotSymlink):
 		return syscall.EINVAL
@@ -39,7 +39,7 @@ func (m *mount) errno(op, p string, err error) syscall.Errno {
 	e := errnoOf(err)
 	if e == syscall.EIO {
 		attrs := []any{"op", op, "path", p, "err", err}
-		if re := (*fetcher.RequestError)(nil); errors.As(err, &re) && re.RequestID != "" {
+		if re := (*store.RequestError)(nil); errors.As(err, &re) && re.RequestID != "" {
 			attrs = append(attrs, "request_id", re.RequestID)
 		}
 		m.opts.Logger.Error("returning EIO", attrs...)

@@ -13,13 +13,8 @@ package fs
 
 import (
 	"context"
-	"fmt"
 	"log"
 	"log/slog"
-	"path"
-	"sort"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -162,13 +157,6 @@ func (m *mount) dirAttr(ino uint64, out *fuse.Attr) {
 	out.SetTimes(&t, &t, &t)
 }
 
-// dirNode is a directory: the root or a common prefix.
-type dirNode struct {
-	gofs.Inode
-	m    *mount
-	path string // "" for the root
-}
-
 var (
 	_ gofs.NodeLookuper       = (*dirNode)(nil)
 	_ gofs.NodeOpendirHandler = (*dirNode)(nil)
@@ -183,147 +171,11 @@ var (
 	_ gofs.NodeListxattrer    = (*dirNode)(nil)
 )
 
-func (d *dirNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	d.m.dirAttr(d.m.v.Ino(d.path, true), &out.Attr)
-	out.SetTimeout(d.m.opts.AttrTTL)
-	return 0
-}
-
-func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	e, err := d.m.v.Lookup(ctx, d.path, name)
-	if err != nil {
-		return nil, d.m.errno("lookup", path.Join(d.path, name), err)
-	}
-	p := path.Join(d.path, name)
-	var child *gofs.Inode
-	if e.Symlink {
-		child = d.linkChild(ctx, p, e, out)
-	} else if e.IsDir {
-		ino := d.m.v.Ino(p, true)
-		child = d.NewInode(ctx, &dirNode{m: d.m, path: p}, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: ino})
-		d.m.dirAttr(ino, &out.Attr)
-	} else {
-		ino := d.m.v.Ino(p, false)
-		gen := d.m.v.Gen(p, e.ETag)
-		child = d.NewInode(ctx, &fileNode{m: d.m, path: p, entry: e},
-			gofs.StableAttr{Mode: syscall.S_IFREG, Ino: ino, Gen: gen})
-		// go-fuse keeps the first node it made for this generation: its
-		// version's attributes are the ones to report.
-		if f, ok := child.Operations().(*fileNode); ok {
-			e = f.entry
-		}
-		d.m.fileAttr(e, ino, &out.Attr)
-	}
-	out.SetEntryTimeout(d.m.opts.AttrTTL)
-	out.SetAttrTimeout(d.m.opts.AttrTTL)
-	return child, 0
-}
-
-// OpendirHandle opens a directory for reading; its entries stream in as
-// the listing arrives (see vfs.DirReader).
-func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	return &dirHandle{d: d, r: d.m.v.OpenDir(d.path)}, 0, 0
-}
-
-// dirHandle is an open directory. go-fuse serializes the calls of one
-// handle, and numbers the entries 1, 2, ... as it sends them (Seekdir's
-// offset is the number of entries already read).
-//
-// Readdirent returns an error only where no entry can get lost. go-fuse
-// calls it once per entry with the request's context; an error after the
-// first entry of a reply is kept as an "overflow" for the next request,
-// and go-fuse v2.12.1 never clears it afterwards, so from then on it
-// answers that errno in place of the entry that overflows each reply: one
-// name lost per reply (seen when signals interrupted a getdents waiting
-// for the next page: TestListingOf100kKeysStreams). So within a request,
-// only the first call waits for the listing, and it does not give up when
-// the request is interrupted: a non-fatal signal only makes the kernel
-// send FUSE_INTERRUPT and wait on (a fatal one ends the caller anyway),
-// and the listing itself is bounded by the store's timeouts. A later entry
-// that has not arrived, or a failed listing, ends the reply early; the
-// next request waits for it or reports the error first.
-//
-// The first two entries are "." and "..", which neither go-fuse nor the
-// kernel adds: entry offsets count them, so Seekdir(off) skips off-2
-// entries of the listing.
-type dirHandle struct {
-	d *dirNode
-	r *vfs.DirReader
-	// dots is how many of ".", ".." were sent.
-	dots int
-	// req is the context of the request the last call served.
-	req context.Context
-}
-
 var (
 	_ gofs.FileReaddirenter = (*dirHandle)(nil)
 	_ gofs.FileSeekdirer    = (*dirHandle)(nil)
 	_ gofs.FileReleasedirer = (*dirHandle)(nil)
 )
-
-func (h *dirHandle) Releasedir(ctx context.Context, flags uint32) { h.r.Close() }
-
-func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
-	if h.dots < 2 {
-		name, p := ".", h.d.path
-		if h.dots == 1 {
-			name, p = "..", parentDir(h.d.path)
-		}
-		h.dots++
-		return &fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR, Ino: h.d.m.v.Ino(p, true)}, 0
-	}
-	first := ctx != h.req
-	h.req = ctx
-	var (
-		e   vfs.Entry
-		ok  bool
-		err error
-	)
-	if first {
-		e, ok, err = h.r.Next(context.WithoutCancel(ctx))
-	} else {
-		e, ok = h.r.NextArrived()
-	}
-	if err != nil {
-		return nil, h.d.m.errno("readdir", h.d.path, err)
-	}
-	if !ok {
-		return nil, 0 // the end, or of this reply
-	}
-	p := path.Join(h.d.path, e.Name)
-	switch {
-	case e.IsDir:
-		return &fuse.DirEntry{Name: e.Name, Mode: syscall.S_IFDIR, Ino: h.d.m.v.Ino(p, true)}, 0
-	case e.Symlink:
-		return &fuse.DirEntry{Name: e.Name, Mode: syscall.S_IFLNK, Ino: h.d.m.v.LinkIno(p)}, 0
-	}
-	return &fuse.DirEntry{Name: e.Name, Mode: syscall.S_IFREG, Ino: h.d.m.v.Ino(p, false)}, 0
-}
-
-func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
-	h.dots = int(min(off, 2))
-	h.r.Seek(int(off) - h.dots)
-	return 0
-}
-
-// parentDir is the path of p's parent directory ("" for the root and its
-// children; the root's ".." is the root itself).
-func parentDir(p string) string {
-	if i := strings.LastIndexByte(p, '/'); i >= 0 {
-		return p[:i]
-	}
-	return ""
-}
-
-func (d *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
-	// An object store has no capacity: report a large, empty filesystem.
-	const blocks = 1 << 40 / 4096
-	out.Bsize, out.Frsize = 4096, 4096
-	out.Blocks, out.Bfree, out.Bavail = blocks, blocks, blocks
-	out.Files, out.Ffree = 1<<32, 1<<32
-	out.NameLen = 255
-	return 0
-}
 
 // Every change is refused: the mount is read-only (the kernel already
 // refuses most of them because of the "ro" mount option).
@@ -340,41 +192,6 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent gofs.InodeE
 	return syscall.EROFS
 }
 
-// fileNode is one version of an object: one generation of the path's
-// inode (see vfs.FS.Gen). Its attributes are that version's for the
-// node's whole life, so a file opened before the object was replaced
-// never takes on the new object's size: the kernel would clamp the old
-// inode to it (short reads, SIGBUS in mmap). Once the mount knows the path
-// has another version, the node answers ESTALE to GETATTR (and the
-// adapter's OPEN), as NFS does for a file gone on the server: the kernel
-// then looks the path up again (stat, open, getxattr retry with a fresh
-// lookup and reach the new version's node), while fstat on a file opened
-// before fails, which is what ends `tail -f` instead of polling a version
-// that will never grow.
-type fileNode struct {
-	gofs.Inode
-	m     *mount
-	path  string
-	entry vfs.Entry // the version: immutable
-
-	// The kernel runs the open files of an inode either all through its
-	// page cache ("cached") or all through one backing file
-	// (passthrough), and fails an open (EIO) that would mix the two. So
-	// an open takes the mode of the files already open: passthrough only
-	// when none is open cached. ioMu guards the counts below and is held
-	// across that choice. The files are counted from our reply to OPEN to
-	// their RELEASE, which the kernel sends after it has let go of the
-	// mode, so the counts never miss a file the kernel still has open.
-	// backing is the cache file the passthrough files read, opened (and
-	// its version pinned) by the first of them and closed by the last;
-	// nil exactly when backedOpens is 0. go-fuse registers it with the
-	// kernel once per inode, and later passthrough opens share it.
-	ioMu        sync.Mutex
-	cachedOpens int
-	backedOpens int
-	backing     *vfs.Backing
-}
-
 var (
 	_ gofs.NodeGetattrer   = (*fileNode)(nil)
 	_ gofs.NodeSetattrer   = (*fileNode)(nil)
@@ -383,209 +200,13 @@ var (
 	_ gofs.NodeListxattrer = (*fileNode)(nil)
 )
 
-func (f *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	if err := f.m.v.Current(ctx, f.path, f.entry.ETag); err != nil {
-		return f.m.errno("getattr", f.path, err)
-	}
-	f.m.fileAttr(f.entry, f.m.v.Ino(f.path, false), &out.Attr)
-	out.SetTimeout(f.m.opts.AttrTTL)
-	return 0
-}
-
 func (f *fileNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	return syscall.EROFS
 }
 
-func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
-		return nil, 0, syscall.EROFS
-	}
-	// Another version than this inode's answers ESTALE: the kernel then
-	// retries the open after a fresh lookup, which makes the new
-	// version's inode.
-	h, res, err := f.m.v.OpenVersion(ctx, f.path, f.entry)
-	if err != nil {
-		return nil, 0, f.m.errno("open", f.path, err)
-	}
-	var fl uint32
-	if res.KeepCache {
-		fl |= fuse.FOPEN_KEEP_CACHE
-	}
-	f.ioMu.Lock()
-	defer f.ioMu.Unlock()
-	if f.m.passthrough.Load() && f.backedOpens == 0 && f.cachedOpens == 0 {
-		f.backing = h.Backing()
-	}
-	if f.backing != nil {
-		f.backedOpens++
-		if flags&syscall.O_DIRECT != 0 {
-			// O_DIRECT asks to bypass caches, and a passthrough read
-			// would go to the disk under the cache file: with
-			// FOPEN_DIRECT_IO its reads come to the daemon as they
-			// would without passthrough (the kernel still wants the
-			// passthrough flag on every open of the inode).
-			fl |= fuse.FOPEN_DIRECT_IO
-		}
-		return &backedHandle{handle{h: h, node: f}}, fl, 0
-	}
-	f.cachedOpens++
-	return &handle{h: h, node: f}, fl, 0
-}
-
-func (f *fileNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
-	if errno := xattrNamespace(attr); errno != 0 {
-		return 0, errno
-	}
-	if !strings.HasPrefix(attr, "user.oss") {
-		return 0, syscall.ENODATA // no request to say so
-	}
-	x, errno := f.xattrs(ctx)
-	if errno != 0 {
-		return 0, errno
-	}
-	return getxattrReply(x, attr, dest)
-}
-
-// Listxattr lists no names: every attribute of ours describes the object in
-// OSS (or the mount), and cp -a, rsync -X and tar --xattrs copy whatever is
-// listed onto local files, where it would no longer mean anything (and a
-// copied user.ossmount.control would make the copy look like a mount).
-// They stay readable by name (vfs.Xattrs, vfs.DirXattrs).
-func (f *fileNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	return listxattrReply(nil, dest)
-}
-
-// Getxattr on a directory: the root names the daemon's control socket
-// (for `ossmount stats|warm`).
-func (d *dirNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
-	if errno := xattrNamespace(attr); errno != 0 {
-		return 0, errno
-	}
-	return getxattrReply(d.m.v.DirXattrs(d.path), attr, dest)
-}
-
-// Listxattr: none, as for files.
-func (d *dirNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	return listxattrReply(nil, dest)
-}
-
-// xattrNamespace answers EOPNOTSUPP for names outside the user.
-// namespace: OSS objects have no POSIX ACLs (system.posix_acl_*) and no
-// security labels (security.*). EOPNOTSUPP, not ENODATA, because it says
-// "this filesystem has none of these", and GNU ls -l remembers that per
-// device and stops asking, where ENODATA costs two FUSE round trips per
-// file (ls -l of 10,000 keys on the bench link: 0.78 s -> 0.35 s).
-// ENOSYS would be wrong: the kernel would then stop forwarding every
-// getxattr, user.oss.* included.
-func xattrNamespace(attr string) syscall.Errno {
-	if strings.HasPrefix(attr, "user.") {
-		return 0
-	}
-	return syscall.EOPNOTSUPP
-}
-
-func getxattrReply(x map[string]string, attr string, dest []byte) (uint32, syscall.Errno) {
-	v, ok := x[attr]
-	if !ok {
-		return 0, syscall.ENODATA
-	}
-	if len(dest) == 0 {
-		return uint32(len(v)), 0
-	}
-	if len(dest) < len(v) {
-		return uint32(len(v)), syscall.ERANGE
-	}
-	return uint32(copy(dest, v)), 0
-}
-
-func listxattrReply(x map[string]string, dest []byte) (uint32, syscall.Errno) {
-	names := make([]string, 0, len(x))
-	for k := range x {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	var buf []byte
-	for _, n := range names {
-		buf = append(buf, n...)
-		buf = append(buf, 0)
-	}
-	if len(dest) == 0 {
-		return uint32(len(buf)), 0
-	}
-	if len(dest) < len(buf) {
-		return uint32(len(buf)), syscall.ERANGE
-	}
-	return uint32(copy(dest, buf)), 0
-}
-
-func (f *fileNode) xattrs(ctx context.Context) (map[string]string, syscall.Errno) {
-	if err := f.m.v.Current(ctx, f.path, f.entry.ETag); err != nil {
-		return nil, f.m.errno("getxattr", f.path, err)
-	}
-	x, err := f.m.v.Xattrs(ctx, f.path, f.entry)
-	if err != nil {
-		return nil, f.m.errno("getxattr", f.path, err)
-	}
-	return x, 0
-}
-
-// handle is an open file, counted in its node's mode (see fileNode.ioMu).
-type handle struct {
-	h    *vfs.Handle
-	node *fileNode
-}
-
-// backedHandle is a file the kernel reads from the cache file directly
-// (FUSE passthrough); go-fuse registers the backing file with the kernel
-// at the first open of the inode and shares it with the later ones.
-type backedHandle struct {
-	handle
-}
-
 var _ gofs.FilePassthroughFder = (*backedHandle)(nil)
-
-func (h *backedHandle) PassthroughFd() (int, bool) {
-	f := h.node
-	f.ioMu.Lock()
-	defer f.ioMu.Unlock()
-	if f.backing == nil {
-		return 0, false
-	}
-	return f.backing.Fd(), true
-}
-
-func (h *backedHandle) Release(ctx context.Context) syscall.Errno {
-	f := h.node
-	var last *vfs.Backing
-	f.ioMu.Lock()
-	if f.backedOpens--; f.backedOpens == 0 {
-		last, f.backing = f.backing, nil
-	}
-	f.ioMu.Unlock()
-	if last != nil {
-		last.Close() // unpins: may evict (disk I/O), so not under ioMu
-	}
-	h.h.Release()
-	return 0
-}
 
 var (
 	_ gofs.FileReader   = (*handle)(nil)
 	_ gofs.FileReleaser = (*handle)(nil)
 )
-
-func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	n, err := h.h.Read(ctx, dest, off)
-	if err != nil {
-		return nil, h.node.m.errno("read", h.node.path, fmt.Errorf("%d bytes at %d: %w", len(dest), off, err))
-	}
-	return fuse.ReadResultData(dest[:n]), 0
-}
-
-func (h *handle) Release(ctx context.Context) syscall.Errno {
-	h.node.ioMu.Lock()
-	h.node.cachedOpens--
-	h.node.ioMu.Unlock()
-	h.h.Release()
-	return 0
-}

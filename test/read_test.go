@@ -266,6 +266,20 @@ func TestParallelReadersShareFetches(t *testing.T) {
 	}
 }
 
+// With the default blocks (larger than the open's GET), the open's GET
+// brings the start of block 0 and the first part asks only for the rest:
+// a cold sequential read moves each byte of the file once.
+func TestColdReadMovesEachByteOnce(t *testing.T) {
+	e := newEnv(t)
+	data := pattern(11, 3*mib+12345)
+	e.put("cold.bin", data)
+	e.mount()
+	assertSame(t, "cold.bin", mustRead(t, e.path("cold.bin")), data)
+	if got := bodyBytes(e.gets("cold.bin")); got != int64(len(data)) {
+		t.Errorf("a cold read moved %d body bytes for a %d-byte object, want each byte once", got, len(data))
+	}
+}
+
 func TestRandomPreads(t *testing.T) {
 	e := newEnv(t)
 	data := pattern(8, 8*mib)

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ossmount/ossmount/fetcher"
+	"github.com/ossmount/ossmount/store"
 )
 
 // Directory listings stream: a directory's entries reach readers page by
@@ -227,7 +227,7 @@ func (v *FS) list(dir string, r *DirReader) *listing {
 // fill runs the listing of dir into l, on a context of its own (see above).
 func (v *FS) fill(dir string, l *listing) {
 	prefix := v.dirPrefix(dir)
-	err := v.lister.ListAll(context.Background(), prefix, func(page fetcher.ListPage) error {
+	err := v.lister.ListAll(context.Background(), prefix, func(page store.ListPage) error {
 		l.add(v.pageEntries(prefix, page))
 		return nil
 	})
@@ -243,7 +243,7 @@ func (v *FS) fill(dir string, l *listing) {
 
 // pageEntries turns a listing page into entries, hiding keys that cannot
 // be a name.
-func (v *FS) pageEntries(prefix string, page fetcher.ListPage) []Entry {
+func (v *FS) pageEntries(prefix string, page store.ListPage) []Entry {
 	out := make([]Entry, 0, len(page.Objects)+len(page.Prefixes))
 	for _, o := range page.Objects {
 		name, ok := strings.CutPrefix(o.Key, prefix)

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ossmount/ossmount/fetcher"
+	"github.com/ossmount/ossmount/store"
 )
 
 // stepLister hands out listing pages one at a time, as the test sends
@@ -24,7 +24,7 @@ type stepLister struct {
 }
 
 type stepPage struct {
-	page  fetcher.ListPage
+	page  store.ListPage
 	taken chan struct{}
 }
 
@@ -32,13 +32,13 @@ func newStepLister() *stepLister {
 	return &stepLister{pages: make(chan stepPage), end: make(chan error)}
 }
 
-func (l *stepLister) send(p fetcher.ListPage) {
+func (l *stepLister) send(p store.ListPage) {
 	taken := make(chan struct{})
 	l.pages <- stepPage{p, taken}
 	<-taken
 }
 
-func (l *stepLister) ListAll(ctx context.Context, prefix string, fn func(fetcher.ListPage) error) error {
+func (l *stepLister) ListAll(ctx context.Context, prefix string, fn func(store.ListPage) error) error {
 	l.lists.Add(1)
 	for {
 		select {
@@ -54,14 +54,14 @@ func (l *stepLister) ListAll(ctx context.Context, prefix string, fn func(fetcher
 	}
 }
 
-func (l *stepLister) List(ctx context.Context, prefix, token string, maxKeys int) (fetcher.ListPage, error) {
+func (l *stepLister) List(ctx context.Context, prefix, token string, maxKeys int) (store.ListPage, error) {
 	l.single.Add(1)
-	return fetcher.ListPage{}, nil
+	return store.ListPage{}, nil
 }
 
-func (l *stepLister) Head(ctx context.Context, key string) (fetcher.ObjectInfo, error) {
+func (l *stepLister) Head(ctx context.Context, key string) (store.ObjectInfo, error) {
 	l.heads.Add(1)
-	return fetcher.ObjectInfo{}, &fetcher.RequestError{Op: "HEAD", Key: key, Status: 404, Kind: fetcher.ErrNotFound}
+	return store.ObjectInfo{}, &store.RequestError{Op: "HEAD", Key: key, Status: 404, Kind: store.ErrNotFound}
 }
 
 func newStepFS(l *stepLister) *FS {
@@ -69,10 +69,10 @@ func newStepFS(l *stepLister) *FS {
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, l, nil, nil)
 }
 
-func objs(names ...string) []fetcher.ObjectInfo {
-	var out []fetcher.ObjectInfo
+func objs(names ...string) []store.ObjectInfo {
+	var out []store.ObjectInfo
 	for _, n := range names {
-		out = append(out, fetcher.ObjectInfo{Key: "d/" + n, Size: int64(len(n))})
+		out = append(out, store.ObjectInfo{Key: "d/" + n, Size: int64(len(n))})
 	}
 	return out
 }
@@ -113,7 +113,7 @@ func TestDirectoryStreamsPageByPage(t *testing.T) {
 	r := v.OpenDir("")
 
 	// Key order, as OSS lists: "a" < "a-b" < "a.txt" < "a/" < "m".
-	l.send(fetcher.ListPage{Objects: objs("a", "a-b", "a.txt")})
+	l.send(store.ListPage{Objects: objs("a", "a-b", "a.txt")})
 	if got := readAvailable(t, r); fmt.Sprint(got) != "[f:a-b]" {
 		t.Fatalf("after page 1: %v, want only a-b (\"a/\" and \"a.txt/\" may still follow)", got)
 	}
@@ -123,11 +123,11 @@ func TestDirectoryStreamsPageByPage(t *testing.T) {
 	if l.heads.Load() != 0 {
 		t.Fatalf("%d HEADs for a name the listing had", l.heads.Load())
 	}
-	l.send(fetcher.ListPage{Prefixes: []string{"d/a/"}, Objects: objs("m", "z")})
+	l.send(store.ListPage{Prefixes: []string{"d/a/"}, Objects: objs("m", "z")})
 	if got := readAvailable(t, r); fmt.Sprint(got) != "[d:a f:a.txt f:m]" {
 		t.Fatalf("after page 2: %v, want d:a f:a.txt f:m", got)
 	}
-	l.send(fetcher.ListPage{Prefixes: []string{"d/z/"}, Objects: objs("zz")})
+	l.send(store.ListPage{Prefixes: []string{"d/z/"}, Objects: objs("zz")})
 	if got := readAvailable(t, r); fmt.Sprint(got) != "[d:z]" {
 		t.Fatalf("after page 3: %v, want d:z", got)
 	}
@@ -154,7 +154,7 @@ func TestDirectoryStreamsPageByPage(t *testing.T) {
 	if err != nil || len(all) != 6 || all[0].Name != "a" || !all[0].IsDir {
 		t.Fatalf("ReadDir: %+v, %v", all, err)
 	}
-	if _, err := v.Lookup(ctx, "", "nope"); !errors.Is(err, fetcher.ErrNotFound) {
+	if _, err := v.Lookup(ctx, "", "nope"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Lookup(nope): %v", err)
 	}
 	if l.lists.Load() != 1 || l.heads.Load() != 0 || l.single.Load() != 0 {
@@ -175,8 +175,8 @@ func TestDirectoryListingSharedAndFailed(t *testing.T) {
 	if _, _, err := r1.Next(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Next with a cancelled context and nothing listed yet: %v", err)
 	}
-	l.send(fetcher.ListPage{Objects: objs("a", "b", "c")})
-	boom := &fetcher.RequestError{Op: "LIST", Kind: fetcher.ErrTransient, Err: errors.New("boom")}
+	l.send(store.ListPage{Objects: objs("a", "b", "c")})
+	boom := &store.RequestError{Op: "LIST", Kind: store.ErrTransient, Err: errors.New("boom")}
 	l.end <- boom
 	for _, r := range []*DirReader{r1, r2} {
 		var n int
@@ -189,7 +189,7 @@ func TestDirectoryListingSharedAndFailed(t *testing.T) {
 			n++
 		}
 		// "c" was held back ("c/" might have followed) and is dropped.
-		if !errors.Is(err, fetcher.ErrTransient) || n != 2 {
+		if !errors.Is(err, store.ErrTransient) || n != 2 {
 			t.Fatalf("reader: %d entries then %v; want a and b, then the listing's error", n, err)
 		}
 	}
@@ -197,7 +197,7 @@ func TestDirectoryListingSharedAndFailed(t *testing.T) {
 		t.Fatalf("two readers made %d listings", l.lists.Load())
 	}
 	r3 := v.OpenDir("")
-	l.send(fetcher.ListPage{Objects: objs("x")})
+	l.send(store.ListPage{Objects: objs("x")})
 	l.end <- nil
 	var names []string
 	for {
@@ -229,7 +229,7 @@ func TestNextArrivedNeverWaits(t *testing.T) {
 	if e, ok := r.NextArrived(); ok {
 		t.Fatalf("before any page: %+v", e)
 	}
-	l.send(fetcher.ListPage{Objects: objs("a", "b"), Prefixes: []string{"d/c/"}})
+	l.send(store.ListPage{Objects: objs("a", "b"), Prefixes: []string{"d/c/"}})
 	var got []string
 	for {
 		e, ok := r.NextArrived()
@@ -259,7 +259,7 @@ func TestDirectoryBeingReadAnswersLookupsPastTheTTL(t *testing.T) {
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, l, nil, nil)
 	ctx := context.Background()
 	r := v.OpenDir("")
-	l.send(fetcher.ListPage{Objects: objs("a", "b", "c")})
+	l.send(store.ListPage{Objects: objs("a", "b", "c")})
 	l.end <- nil
 	var names []string
 	for {
@@ -281,7 +281,7 @@ func TestDirectoryBeingReadAnswersLookupsPastTheTTL(t *testing.T) {
 	}
 	// A rewind after the TTL takes a fresh listing, which answers too.
 	r.Seek(0)
-	l.send(fetcher.ListPage{Objects: objs("a", "bb")})
+	l.send(store.ListPage{Objects: objs("a", "bb")})
 	l.end <- nil
 	time.Sleep(3 * time.Millisecond)
 	if got, err := v.Lookup(ctx, "", "bb"); err != nil || got.Size != 2 {
@@ -291,7 +291,7 @@ func TestDirectoryBeingReadAnswersLookupsPastTheTTL(t *testing.T) {
 		t.Fatalf("%d HEADs and one-key listings while the directory was read", n)
 	}
 	r.Close()
-	if _, err := v.Lookup(ctx, "", "bb"); !errors.Is(err, fetcher.ErrNotFound) || l.heads.Load() != 1 {
+	if _, err := v.Lookup(ctx, "", "bb"); !errors.Is(err, store.ErrNotFound) || l.heads.Load() != 1 {
 		t.Fatalf("Lookup after Close: %v with %d HEADs; want a HEAD (answered 404)", err, l.heads.Load())
 	}
 	v.mu.Lock()

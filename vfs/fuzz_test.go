@@ -10,15 +10,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ossmount/ossmount/fetcher"
+	"github.com/ossmount/ossmount/store"
 )
 
 // keyLister serves a fixed set of keys the way a delimited
 // ListObjectsV2 does: objects and common prefixes under a prefix.
 type keyLister struct{ keys []string } // sorted
 
-func (l *keyLister) List(ctx context.Context, prefix, token string, maxKeys int) (fetcher.ListPage, error) {
-	var page fetcher.ListPage
+func (l *keyLister) List(ctx context.Context, prefix, token string, maxKeys int) (store.ListPage, error) {
+	var page store.ListPage
 	for _, k := range l.keys {
 		rest, ok := strings.CutPrefix(k, prefix)
 		if !ok {
@@ -30,7 +30,7 @@ func (l *keyLister) List(ctx context.Context, prefix, token string, maxKeys int)
 			}
 			continue
 		}
-		page.Objects = append(page.Objects, fetcher.ObjectInfo{Key: k, Size: int64(len(k))})
+		page.Objects = append(page.Objects, store.ObjectInfo{Key: k, Size: int64(len(k))})
 	}
 	return page, nil
 }
@@ -38,7 +38,7 @@ func (l *keyLister) List(ctx context.Context, prefix, token string, maxKeys int)
 // ListAll serves the listing in key order, objects and prefixes merged,
 // in pages of two entries: a file and the directory of the same name
 // ("a", "a-b", "a/") often land on different pages.
-func (l *keyLister) ListAll(ctx context.Context, prefix string, fn func(fetcher.ListPage) error) error {
+func (l *keyLister) ListAll(ctx context.Context, prefix string, fn func(store.ListPage) error) error {
 	all, err := l.List(ctx, prefix, "", 0)
 	if err != nil {
 		return err
@@ -46,7 +46,7 @@ func (l *keyLister) ListAll(ctx context.Context, prefix string, fn func(fetcher.
 	type item struct {
 		key   string
 		isDir bool
-		obj   fetcher.ObjectInfo
+		obj   store.ObjectInfo
 	}
 	var items []item
 	for _, o := range all.Objects {
@@ -57,7 +57,7 @@ func (l *keyLister) ListAll(ctx context.Context, prefix string, fn func(fetcher.
 	}
 	slices.SortFunc(items, func(a, b item) int { return strings.Compare(a.key, b.key) })
 	for i := 0; i < len(items) || i == 0; i += 2 {
-		var page fetcher.ListPage
+		var page store.ListPage
 		for _, it := range items[i:min(i+2, len(items))] {
 			if it.isDir {
 				page.Prefixes = append(page.Prefixes, it.key)
@@ -72,11 +72,11 @@ func (l *keyLister) ListAll(ctx context.Context, prefix string, fn func(fetcher.
 	return nil
 }
 
-func (l *keyLister) Head(ctx context.Context, key string) (fetcher.ObjectInfo, error) {
+func (l *keyLister) Head(ctx context.Context, key string) (store.ObjectInfo, error) {
 	if _, ok := slices.BinarySearch(l.keys, key); ok {
-		return fetcher.ObjectInfo{Key: key, Size: int64(len(key))}, nil
+		return store.ObjectInfo{Key: key, Size: int64(len(key))}, nil
 	}
-	return fetcher.ObjectInfo{}, &fetcher.RequestError{Op: "HEAD", Key: key, Status: 404, Kind: fetcher.ErrNotFound}
+	return store.ObjectInfo{}, &store.RequestError{Op: "HEAD", Key: key, Status: 404, Kind: store.ErrNotFound}
 }
 
 // FuzzKeyToPath feeds arbitrary key sets (separated by NUL) to the

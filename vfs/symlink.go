@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
-	"github.com/ossmount/ossmount/fetcher"
+	"github.com/ossmount/ossmount/store"
 )
 
 // Symbolic links.
@@ -34,13 +34,6 @@ import (
 
 // ErrNotSymlink: Readlink of something that is not a symbolic link.
 var ErrNotSymlink = errors.New("not a symbolic link")
-
-// SymlinkReader is what links need from the store (fetcher.OSSStore).
-type SymlinkReader interface {
-	// ReadSymlink returns the target key of the link at key and the
-	// link's ETag.
-	ReadSymlink(ctx context.Context, key string) (target, etag string, err error)
-}
 
 // maxLinkTargets bounds the remembered link targets; past it they are
 // forgotten and read again when needed.
@@ -100,7 +93,7 @@ func (v *FS) linkTarget(ctx context.Context, key, etag string) (string, error) {
 	if t, ok := v.links.get(id); ok {
 		return t, nil
 	}
-	sr, ok := v.lister.(SymlinkReader)
+	sr, ok := v.lister.(store.SymlinkReader)
 	if !ok {
 		return "", ErrNotSymlink
 	}
@@ -173,4 +166,4 @@ func (v *FS) LinkIno(p string) uint64 {
 }
 
 // isSymlink reports whether a listed or HEAD object is a symbolic link.
-func isSymlink(o fetcher.ObjectInfo) bool { return o.Type == fetcher.TypeSymlink }
+func isSymlink(o store.ObjectInfo) bool { return o.Type == store.TypeSymlink }

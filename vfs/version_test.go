@@ -13,6 +13,7 @@ import (
 
 	"github.com/ossmount/ossmount/blockcache"
 	"github.com/ossmount/ossmount/fetcher"
+	"github.com/ossmount/ossmount/store"
 )
 
 // memStore is one bucket in memory, as both the namespace's Lister and the
@@ -21,7 +22,7 @@ import (
 type memStore struct {
 	mu   sync.Mutex
 	objs map[string]memObj
-	gets []fetcher.GetRequest
+	gets []store.GetRequest
 }
 
 type memObj struct {
@@ -36,45 +37,45 @@ func (s *memStore) put(key string, data []byte, etag string, lm time.Time) {
 	s.objs[key] = memObj{data, etag, lm}
 }
 
-func (s *memStore) info(key string, o memObj) fetcher.ObjectInfo {
-	return fetcher.ObjectInfo{Key: key, Size: int64(len(o.data)), ETag: o.etag, LastModified: o.lm}
+func (s *memStore) info(key string, o memObj) store.ObjectInfo {
+	return store.ObjectInfo{Key: key, Size: int64(len(o.data)), ETag: o.etag, LastModified: o.lm}
 }
 
-func (s *memStore) Head(ctx context.Context, key string) (fetcher.ObjectInfo, error) {
+func (s *memStore) Head(ctx context.Context, key string) (store.ObjectInfo, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o, ok := s.objs[key]
 	if !ok {
-		return fetcher.ObjectInfo{}, &fetcher.RequestError{Op: "HEAD", Key: key, Status: 404, Kind: fetcher.ErrNotFound}
+		return store.ObjectInfo{}, &store.RequestError{Op: "HEAD", Key: key, Status: 404, Kind: store.ErrNotFound}
 	}
 	return s.info(key, o), nil
 }
 
-func (s *memStore) List(ctx context.Context, prefix, token string, maxKeys int) (fetcher.ListPage, error) {
-	return fetcher.ListPage{}, nil
+func (s *memStore) List(ctx context.Context, prefix, token string, maxKeys int) (store.ListPage, error) {
+	return store.ListPage{}, nil
 }
 
-func (s *memStore) ListAll(ctx context.Context, prefix string, fn func(fetcher.ListPage) error) error {
-	return fn(fetcher.ListPage{})
+func (s *memStore) ListAll(ctx context.Context, prefix string, fn func(store.ListPage) error) error {
+	return fn(store.ListPage{})
 }
 
-func (s *memStore) Get(ctx context.Context, req fetcher.GetRequest) (*fetcher.GetResponse, error) {
+func (s *memStore) Get(ctx context.Context, req store.GetRequest) (*store.GetResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gets = append(s.gets, req)
 	o, ok := s.objs[req.Key]
 	switch {
 	case !ok:
-		return nil, &fetcher.RequestError{Op: "GET", Key: req.Key, Status: 404, Kind: fetcher.ErrNotFound}
+		return nil, &store.RequestError{Op: "GET", Key: req.Key, Status: 404, Kind: store.ErrNotFound}
 	case req.IfMatch != "" && !SameETag(req.IfMatch, o.etag):
-		return nil, &fetcher.RequestError{Op: "GET", Key: req.Key, Status: 412, Kind: fetcher.ErrChanged}
+		return nil, &store.RequestError{Op: "GET", Key: req.Key, Status: 412, Kind: store.ErrChanged}
 	case req.IfNoneMatch != "" && SameETag(req.IfNoneMatch, o.etag),
 		req.IfNoneMatch == "" && !req.IfModifiedSince.IsZero() && !o.lm.After(req.IfModifiedSince):
-		return nil, &fetcher.RequestError{Op: "GET", Key: req.Key, Status: 304, Kind: fetcher.ErrNotModified}
+		return nil, &store.RequestError{Op: "GET", Key: req.Key, Status: 304, Kind: store.ErrNotModified}
 	}
 	size := int64(len(o.data))
 	if req.End >= 0 && req.Start >= size {
-		return nil, &fetcher.RequestError{Op: "GET", Key: req.Key, Status: 416, Kind: fetcher.ErrRangeNotSatisfiable}
+		return nil, &store.RequestError{Op: "GET", Key: req.Key, Status: 416, Kind: store.ErrRangeNotSatisfiable}
 	}
 	end := size - 1
 	if req.End >= 0 && req.End < end {
@@ -85,12 +86,12 @@ func (s *memStore) Get(ctx context.Context, req fetcher.GetRequest) (*fetcher.Ge
 		status = http.StatusOK
 	}
 	body := o.data[req.Start : end+1]
-	return &fetcher.GetResponse{Info: s.info(req.Key, o), StatusCode: status, RangeStart: req.Start,
+	return &store.GetResponse{Info: s.info(req.Key, o), StatusCode: status, RangeStart: req.Start,
 		ContentLength: int64(len(body)), Body: io.NopCloser(bytes.NewReader(body))}, nil
 }
 
 // takeGets returns the GETs sent since the last call.
-func (s *memStore) takeGets() []fetcher.GetRequest {
+func (s *memStore) takeGets() []store.GetRequest {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g := s.gets

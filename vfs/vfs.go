@@ -31,10 +31,13 @@
 // revalidate=mtime) when any version of the key is cached. 304 keeps the
 // cached blocks and lets the kernel keep its page cache; any other answer
 // names the current version (its blocks replace the old version's) and
-// already carries the first bytes. So the cache only serves blocks of a
-// version that passed revalidation since the mount started. A handle is
-// bound to the version it opened: its part GETs carry If-Match, and once
-// the object changes under it, its uncached reads fail with ErrStale.
+// already carries the first bytes, which the fetcher takes (Fetcher.Seed:
+// it is the cache's only writer) so that no byte is fetched twice. One
+// function owns all of this, openVersion (open.go), the only caller of
+// Fetcher.Probe. So the cache only serves blocks of a version that passed
+// revalidation since the mount started. A handle is bound to the version
+// it opened: its part GETs carry If-Match, and once the object changes
+// under it, its uncached reads fail with ErrStale.
 //
 // A handle whose version is wholly cached, every block checked in this
 // mount, can offer the version's cache file for the kernel to read the file
@@ -62,34 +65,27 @@ package vfs
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"os"
 	"path"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/ossmount/ossmount/blockcache"
-	"github.com/ossmount/ossmount/checkpoint"
+	"github.com/ossmount/ossmount/config"
 	"github.com/ossmount/ossmount/fetcher"
+	"github.com/ossmount/ossmount/store"
+	"github.com/ossmount/ossmount/version"
 )
 
 // Lister is what the namespace needs from the object store.
-type Lister interface {
-	// List returns one page of the listing of prefix (delimiter "/").
-	List(ctx context.Context, prefix, token string, maxKeys int) (fetcher.ListPage, error)
-	// ListAll calls fn with every page of the listing of prefix, in order.
-	ListAll(ctx context.Context, prefix string, fn func(fetcher.ListPage) error) error
-	Head(ctx context.Context, key string) (fetcher.ObjectInfo, error)
-}
+type Lister = store.Lister
 
 // ErrStale: the object changed since the file was opened. Besides it, the
-// core returns the fetcher's errors (fetcher.ErrNotFound, ...).
+// core returns the fetcher's errors (store.ErrNotFound, ...).
 var ErrStale = errors.New("object changed since the file was opened")
 
 // Options configure an FS.
@@ -142,7 +138,7 @@ type FS struct {
 	// has no block to cache, yet its reopen is a conditional request like
 	// any other's (bounded by maxEmpties; the key's next open replaces or
 	// drops its entry).
-	empties map[string]checkpoint.Version
+	empties map[string]version.Version
 
 	// reading: dir path → the listings its open DirReaders return → how
 	// many readers (dir.go). Guarded by mu.
@@ -174,7 +170,7 @@ func New(opts Options, lister Lister, fetch *fetcher.Fetcher, cache *blockcache.
 		opts.Logger = slog.Default()
 	}
 	if opts.BlockSize <= 0 {
-		opts.BlockSize = 1 << 20
+		opts.BlockSize = config.DefaultBlockSize
 	}
 	return &FS{
 		opts: opts, lister: lister, fetch: fetch, cache: cache, log: opts.Logger,
@@ -187,7 +183,7 @@ func New(opts Options, lister Lister, fetch *fetcher.Fetcher, cache *blockcache.
 		objects: make(map[string]*openObject),
 		hidden:  make(map[string]bool),
 		gens:    make(map[string]fileGen),
-		empties: make(map[string]checkpoint.Version),
+		empties: make(map[string]version.Version),
 	}
 }
 
@@ -237,8 +233,8 @@ func (v *FS) Gen(p, etag string) uint64 {
 	return g.gen
 }
 
-// SameETag compares ETags as OSS writes them, quotes and case aside.
-func SameETag(a, b string) bool { return fetcher.SameETag(a, b) }
+// SameETag reports whether two ETags name the same version (store.SameETag).
+func SameETag(a, b string) bool { return store.SameETag(a, b) }
 
 func (v *FS) key(p string) string { return v.opts.Prefix + p }
 
@@ -269,7 +265,7 @@ func (v *FS) hide(key, why string) {
 // lookupEntry finds name in directory dir (Lookup completes links).
 func (v *FS) lookupEntry(ctx context.Context, dir, name string) (Entry, error) {
 	if !validName(name) {
-		return Entry{}, fetcher.ErrNotFound
+		return Entry{}, store.ErrNotFound
 	}
 	p := path.Join(dir, name)
 	now := time.Now()
@@ -285,7 +281,7 @@ func (v *FS) lookupEntry(ctx context.Context, dir, name string) (Entry, error) {
 		if e, found, complete := l.find(name, now, v.opts.MetadataTTL); found {
 			return e, nil
 		} else if complete {
-			return Entry{}, fetcher.ErrNotFound
+			return Entry{}, store.ErrNotFound
 		}
 	}
 	if hasHit {
@@ -295,7 +291,7 @@ func (v *FS) lookupEntry(ctx context.Context, dir, name string) (Entry, error) {
 		}
 		if now.Sub(hit.at) < ttl {
 			if !hit.found {
-				return Entry{}, fetcher.ErrNotFound
+				return Entry{}, store.ErrNotFound
 			}
 			return hit.entry, nil
 		}
@@ -311,7 +307,7 @@ func (v *FS) lookupEntry(ctx context.Context, dir, name string) (Entry, error) {
 		return Entry{Name: name, IsDir: true}, nil
 	}
 	e, err := v.lookupRemote(ctx, p, name)
-	if err != nil && !errors.Is(err, fetcher.ErrNotFound) {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return Entry{}, err
 	}
 	v.mu.Lock()
@@ -325,7 +321,7 @@ func (v *FS) lookupEntry(ctx context.Context, dir, name string) (Entry, error) {
 func (v *FS) lookupRemote(ctx context.Context, p, name string) (Entry, error) {
 	key := v.key(p)
 	var (
-		info    fetcher.ObjectInfo
+		info    store.ObjectInfo
 		headErr error
 		isDir   bool
 		listErr error
@@ -355,13 +351,13 @@ func (v *FS) lookupRemote(ctx context.Context, p, name string) (Entry, error) {
 	if headErr == nil {
 		return Entry{Name: name, Size: info.Size, ETag: info.ETag, LastModified: info.LastModified, StorageClass: info.StorageClass}, nil
 	}
-	if !errors.Is(headErr, fetcher.ErrNotFound) {
+	if !errors.Is(headErr, store.ErrNotFound) {
 		return Entry{}, headErr
 	}
 	if listErr != nil {
 		return Entry{}, listErr
 	}
-	return Entry{}, fetcher.ErrNotFound
+	return Entry{}, store.ErrNotFound
 }
 
 // forget drops cached metadata of file p and its directory.
@@ -387,298 +383,4 @@ func dirOf(p string) string {
 		return p[:i]
 	}
 	return ""
-}
-
-// OpenResult tells the adapter how to open the file in the kernel.
-type OpenResult struct {
-	// KeepCache: the version is the one the kernel may have pages of, so its
-	// page cache stays valid.
-	KeepCache bool
-	// Entry is the file as the open found it (its size may differ from the
-	// one the kernel knows).
-	Entry Entry
-}
-
-// Handle is an open file, bound to one object version.
-type Handle struct {
-	v      *FS
-	path   string
-	object *fetcher.Object
-	blocks *blockcache.Object // object.Blocks
-	ra     fetcher.Readahead
-	stale  atomic.Bool
-	closed atomic.Bool
-}
-
-// OpenVersion opens file p like Open, for a caller (a kernel inode) that
-// stands for version seen (the entry a lookup gave): if the open finds
-// another version, it fails with ErrStale and the caller should be
-// replaced by the new version's (see Gen, which already counts the new
-// generation).
-func (v *FS) OpenVersion(ctx context.Context, p string, seen Entry) (*Handle, OpenResult, error) {
-	h, res, err := v.open(ctx, p, &seen)
-	if err != nil {
-		return nil, res, err
-	}
-	if !SameETag(res.Entry.ETag, seen.ETag) {
-		v.Gen(p, res.Entry.ETag)
-		h.Release()
-		return nil, OpenResult{}, fmt.Errorf("%w: opened as %s, now %s", ErrStale, seen.ETag, res.Entry.ETag)
-	}
-	return h, res, nil
-}
-
-// Open revalidates file p against the store and returns a handle on its
-// current version.
-func (v *FS) Open(ctx context.Context, p string) (*Handle, OpenResult, error) {
-	return v.open(ctx, p, nil)
-}
-
-// open is Open; seen, if known, is what a lookup said of p. Its ETag is
-// the version the mount has seen: a cached version with another ETag is
-// not revalidated but fetched anew (its conditions could not be trusted
-// to catch the change: If-Modified-Since has one-second resolution), and
-// an empty one is asked for without a Range.
-func (v *FS) open(ctx context.Context, p string, seen *Entry) (*Handle, OpenResult, error) {
-	key := v.key(p)
-	cached, haveCached := v.cache.Cached(v.opts.Bucket, key)
-	if haveCached && cached.BlockSize != v.opts.BlockSize {
-		haveCached = false
-	}
-	if !haveCached {
-		cached, haveCached = v.cachedEmpty(key)
-	}
-	if haveCached && seen != nil && seen.ETag != "" && !SameETag(seen.ETag, cached.ETag) {
-		haveCached = false
-	}
-	var cond fetcher.Conditions
-	if haveCached {
-		cond.ETag = cached.ETag
-		if v.opts.Revalidate == "mtime" || cached.ETag == "" {
-			cond.IfModifiedSince = cached.LastModified
-		} else {
-			cond.IfNoneMatch = cached.ETag
-		}
-	}
-	firstBytes := v.probeBytes()
-	if haveCached && cached.Size == 0 || !haveCached && seen != nil && seen.Size == 0 {
-		firstBytes = 0 // an empty object cannot satisfy a range
-	}
-	res, ver, blocks, err := v.revalidate(ctx, key, cond, cached, firstBytes)
-	if err != nil {
-		switch {
-		case errors.Is(err, fetcher.ErrNotFound):
-			v.forget(p)
-			v.cache.DropKey(v.opts.Bucket, key)
-			v.setEmpty(key, checkpoint.Version{})
-		case errors.Is(err, fetcher.ErrArchived):
-			v.log.Warn("object is in Archive/Cold Archive storage and not restored: restore it (RestoreObject, e.g. `ossutil restore`) before reading", "key", key)
-		}
-		return nil, OpenResult{}, err
-	}
-	result := OpenResult{KeepCache: res.NotModified || (haveCached && cached.ID() == ver.ID())}
-	result.Entry = Entry{Name: path.Base(p), Size: ver.Size, ETag: ver.ETag, LastModified: ver.LastModified, StorageClass: res.Info.StorageClass}
-	if res.NotModified {
-		if hit, ok := v.cachedEntry(p); ok {
-			result.Entry.StorageClass = hit.StorageClass
-		}
-	}
-	v.remember(p, result.Entry)
-
-	v.mu.Lock()
-	oo := v.objects[ver.ID()]
-	if oo == nil {
-		oo = &openObject{obj: &fetcher.Object{ID: ver.ID(), Key: key, ETag: ver.ETag, Size: ver.Size,
-			BlockSize: ver.BlockSize, Blocks: blocks}}
-		if !res.NotModified && res.Info.HasCRC64 {
-			oo.obj.ServerCRC64, oo.obj.HasServerCRC = res.Info.CRC64, true
-		}
-		v.objects[ver.ID()] = oo
-		if !res.NotModified && int64(len(res.First)) < min(ver.Size, ver.BlockSize) {
-			defer v.fetch.SetHead(oo.obj, res.First) // after v.mu is released
-		}
-	}
-	oo.refs++
-	v.mu.Unlock()
-	h := &Handle{v: v, path: p, object: oo.obj, blocks: blocks}
-	if !res.NotModified {
-		v.fetch.OpenFetched(&h.ra, oo.obj, int64(len(res.First))) // not cache hits, for stats
-	}
-	return h, result, nil
-}
-
-// cachedEmpty returns the empty version of key an open found, if any.
-func (v *FS) cachedEmpty(key string) (checkpoint.Version, bool) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	ver, ok := v.empties[key]
-	return ver, ok && ver.BlockSize == v.opts.BlockSize
-}
-
-// setEmpty records ver as key's current version if it is empty, and
-// forgets any other.
-func (v *FS) setEmpty(key string, ver checkpoint.Version) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if ver.Size != 0 || ver.ETag == "" {
-		delete(v.empties, key)
-	} else if _, ok := v.empties[key]; ok || len(v.empties) < maxEmpties {
-		v.empties[key] = ver
-	}
-}
-
-// Current reports whether file p still is version etag as far as the mount
-// knows, from a lookup at most MetadataTTL old (else a HEAD): nil if so, or
-// if the store cannot be asked now (the version's own attributes are the
-// best answer then); ErrStale if p has another version or is gone.
-func (v *FS) Current(ctx context.Context, p, etag string) error {
-	if etag == "" {
-		return nil // a version without an ETag cannot be told from others
-	}
-	e, err := v.Lookup(ctx, dirOf(p), path.Base(p))
-	switch {
-	case errors.Is(err, fetcher.ErrNotFound):
-		return fmt.Errorf("%w: %w", ErrStale, err)
-	case err != nil:
-		v.log.Debug("cannot tell whether the object changed; keeping the open version's attributes", "path", p, "err", err)
-		return nil
-	case e.IsDir:
-		return fmt.Errorf("%w: now a directory", ErrStale)
-	case !SameETag(e.ETag, etag):
-		return fmt.Errorf("%w: version %s, now %s", ErrStale, etag, e.ETag)
-	}
-	return nil
-}
-
-// maxProbe bounds the open's GET. A whole 1 MiB block at 32 MB/s is 33 ms
-// before the first byte can be served; 256 KiB is 8 ms and still covers the
-// kernel's first read (its readahead starts small). The rest of block 0 is
-// fetched right after (Fetcher.SetHead); small files come whole.
-const maxProbe = 256 << 10
-
-func (v *FS) probeBytes() int64 {
-	if v.opts.BlockSize <= maxProbe {
-		return v.opts.BlockSize
-	}
-	return maxProbe
-}
-
-// revalidate sends the open's request and, when the object is new or
-// changed, stores the first block it brought before any opener reads: all
-// concurrent opens of the key with the same cached version share this.
-func (v *FS) revalidate(ctx context.Context, key string, cond fetcher.Conditions, cached checkpoint.Version, firstBytes int64) (fetcher.ProbeResult, checkpoint.Version, *blockcache.Object, error) {
-	type answer struct {
-		res    fetcher.ProbeResult
-		ver    checkpoint.Version
-		blocks *blockcache.Object
-	}
-	flight := fmt.Sprint(key, "\x00", cond.IfNoneMatch, "\x00", cond.IfModifiedSince, "\x00", cond.ETag, "\x00", firstBytes)
-	ch := v.openFlight.DoChan(flight, func() (any, error) {
-		res, err := v.fetch.Probe(context.WithoutCancel(ctx), key, cond, firstBytes)
-		if err != nil {
-			return nil, err
-		}
-		ver := cached
-		if !res.NotModified {
-			info := res.Info
-			ver = checkpoint.Version{Bucket: v.opts.Bucket, Key: key, ETag: info.ETag, Size: info.Size,
-				LastModified: info.LastModified.Truncate(time.Second), BlockSize: v.opts.BlockSize}
-		}
-		blocks, err := v.cache.Object(ver)
-		if err != nil {
-			return nil, fmt.Errorf("cache: %w", err)
-		}
-		if !res.NotModified {
-			v.cache.DropOthers(ver)
-			v.setEmpty(key, ver)
-			if ver.Size > 0 && !blocks.Has(0) && int64(len(res.First)) == min(ver.Size, ver.BlockSize) {
-				if err := blocks.WriteBlock(0, res.First); err != nil {
-					v.log.Debug("cache write of first block failed", "key", key, "err", err)
-				}
-			}
-		}
-		return answer{res, ver, blocks}, nil
-	})
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return fetcher.ProbeResult{}, checkpoint.Version{}, nil, r.Err
-		}
-		a := r.Val.(answer)
-		return a.res, a.ver, a.blocks, nil
-	case <-ctx.Done():
-		return fetcher.ProbeResult{}, checkpoint.Version{}, nil, ctx.Err()
-	}
-}
-
-func (v *FS) cachedEntry(p string) (Entry, bool) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	hit, ok := v.lookups[p]
-	return hit.entry, ok && hit.found
-}
-
-// Read reads from the handle's version at off.
-func (h *Handle) Read(ctx context.Context, p []byte, off int64) (int, error) {
-	if h.stale.Load() {
-		// Blocks of this version still in the cache are consistent with
-		// what the handle already returned; anything else is gone.
-		if n, err := h.object.Blocks.ReadAt(p[:min(int64(len(p)), max(h.object.Size-off, 0))], off); err == nil {
-			return n, nil
-		}
-		return 0, ErrStale
-	}
-	n, err := h.v.fetch.Read(ctx, h.object, &h.ra, p, off)
-	if err != nil && (errors.Is(err, fetcher.ErrChanged) || errors.Is(err, fetcher.ErrNotFound)) {
-		h.stale.Store(true)
-		h.v.forget(h.path)
-		return 0, fmt.Errorf("%w: %w", ErrStale, err)
-	}
-	return n, err
-}
-
-// Backing is a cache file the kernel may read a file from directly; Close
-// lets it go.
-type Backing = blockcache.Backing
-
-// Backing offers the cache file of the handle's version for the kernel to
-// read the file from directly (FUSE passthrough), so that no read reaches
-// the daemon. Only a version whose every block is cached and passed its
-// CRC check in this mount qualifies (and its whole-object CRC64, when OSS
-// sent one): the kernel serves what the file holds and never asks again.
-// The version stays pinned in the cache until the Backing is closed. It
-// returns nil when the version does not qualify (yet); the handle then
-// reads as usual.
-func (h *Handle) Backing() *Backing {
-	if h.stale.Load() || h.closed.Load() {
-		return nil
-	}
-	h.v.fetch.CheckWholeCRC(h.object)
-	b, err := h.blocks.OpenBacking()
-	if err != nil {
-		if !errors.Is(err, blockcache.ErrNotBackable) {
-			h.v.log.Debug("cache file cannot back the file", "key", h.object.Key, "err", err)
-		}
-		return nil
-	}
-	return b
-}
-
-// BackingProbe opens a file of the cache directory, for the adapter to ask
-// the kernel whether it can read files from there directly.
-func (v *FS) BackingProbe() (*os.File, error) { return v.cache.ProbeFile() }
-
-// Release closes the handle.
-func (h *Handle) Release() {
-	if h.closed.Swap(true) {
-		return
-	}
-	h.v.fetch.ReleaseReadahead(h.object, &h.ra)
-	h.v.mu.Lock()
-	defer h.v.mu.Unlock()
-	if oo := h.v.objects[h.object.ID]; oo != nil {
-		if oo.refs--; oo.refs <= 0 {
-			delete(h.v.objects, h.object.ID)
-		}
-	}
 }

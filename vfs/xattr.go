@@ -41,7 +41,7 @@ func (v *FS) Xattrs(ctx context.Context, p string, e Entry) (map[string]string, 
 		x["user.oss.restore"] = r
 	}
 	var cached int64
-	if ver, ok := v.cache.Cached(v.opts.Bucket, key); ok && ver.ETag == info.ETag {
+	if ver, ok := v.cache.Cached(v.opts.Bucket, key); ok && SameETag(ver.ETag, info.ETag) {
 		if obj, err := v.cache.Object(ver); err == nil {
 			cached = obj.CachedBytes()
 		}

@@ -20,14 +20,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 
 	"github.com/ossmount/ossmount/blockcache"
@@ -36,6 +34,8 @@ import (
 	"github.com/ossmount/ossmount/credsource"
 	"github.com/ossmount/ossmount/fetcher"
 	ossfs "github.com/ossmount/ossmount/fs"
+	"github.com/ossmount/ossmount/store"
+	ossstore "github.com/ossmount/ossmount/store/oss"
 	"github.com/ossmount/ossmount/vfs"
 )
 
@@ -167,7 +167,7 @@ func run(cfg *config.Config, ready io.WriteCloser) (err error) {
 	if err := cacheDirInUse(cfg.CacheDir); err != nil {
 		return err
 	}
-	store, err := fetcher.NewOSSStore(fetcher.OSSConfig{
+	store, err := ossstore.New(ossstore.Config{
 		Endpoint: cfg.Endpoint, Region: cfg.Region, Bucket: cfg.Bucket, PathStyle: cfg.PathStyle,
 		Credentials: credsource.SDK(creds), Parallel: cfg.Parallel, ReadTimeout: cfg.ReadTimeout, Retries: cfg.Retries, Logger: log,
 	})
@@ -179,14 +179,7 @@ func run(cfg *config.Config, ready io.WriteCloser) (err error) {
 		return err
 	}
 	if empty && cfg.Prefix != "" {
-		warn := fmt.Sprintf("prefix %q holds no object in bucket %q: the mount is empty until objects are put under it", cfg.Prefix, cfg.Bucket)
-		log.Warn(warn)
-		switch {
-		case ready != nil:
-			fmt.Fprintf(ready, "warning: %s\n", warn) // the parent prints it
-		case cfg.LogFile != "": // in the foreground, logging elsewhere than stderr
-			fmt.Fprintf(os.Stderr, "ossmount: warning: %s\n", warn)
-		}
+		warnAtMount(cfg, ready, log, fmt.Sprintf("prefix %q holds no object in bucket %q: the mount is empty until objects are put under it", cfg.Prefix, cfg.Bucket))
 	}
 	cache, err := blockcache.Open(blockcache.Options{Dir: cfg.CacheDir, MaxBytes: cfg.CacheSize, MinFree: cfg.MinFree, Logger: log})
 	if err != nil {
@@ -194,13 +187,7 @@ func run(cfg *config.Config, ready io.WriteCloser) (err error) {
 	}
 	window, cacheWarning := readaheadWindow(cfg, cache)
 	if cacheWarning != "" {
-		log.Warn(cacheWarning)
-		switch {
-		case ready != nil:
-			fmt.Fprintf(ready, "warning: %s\n", cacheWarning) // the parent prints it
-		case cfg.LogFile != "":
-			fmt.Fprintf(os.Stderr, "ossmount: warning: %s\n", cacheWarning)
-		}
+		warnAtMount(cfg, ready, log, cacheWarning)
 	}
 	fetch := fetcher.New(store, fetcher.Config{
 		PartSize: cfg.PartSize, Parallel: cfg.Parallel, Retries: cfg.Retries, ReadTimeout: cfg.ReadTimeout, Logger: log,
@@ -239,30 +226,38 @@ func run(cfg *config.Config, ready io.WriteCloser) (err error) {
 	setKernelReadahead(cfg.Mountpoint, cfg.KernelReadahead, log)
 	log.Info("mounted", "source", fsName, "mountpoint", cfg.Mountpoint, "version", version, "config", cfg.String())
 	if ready != nil {
-		fmt.Fprintln(ready, "ok")
-		ready.Close()
-		// Nothing may write to the terminal the parent came from.
-		if devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0); err == nil {
-			_ = syscall.Dup2(int(devnull.Fd()), 0)
-			_ = syscall.Dup2(int(devnull.Fd()), 1)
-			_ = syscall.Dup2(int(devnull.Fd()), 2)
-		}
+		detach(ready)
 	}
 
-	served := make(chan struct{})
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	go unmountOnSignal(sigs, served, server, cfg.Mountpoint, log)
-	server.Wait()
-	close(served)
-	signal.Stop(sigs)
-	stopControl() // no warm may run while the cache closes
-	fetch.Close()
-	if err := cache.Close(); err != nil {
-		log.Error("flushing cache checkpoints", "err", err)
-	}
+	serve(server, cfg.Mountpoint, stopControl, fetch, cache, log)
 	log.Info("unmounted", "mountpoint", cfg.Mountpoint)
 	return nil
+}
+
+// warnAtMount logs a warning about the mount and shows it to whoever
+// started it: the parent prints it when the daemon detaches, and in the
+// foreground it goes to stderr when the log goes elsewhere.
+func warnAtMount(cfg *config.Config, ready io.Writer, log *slog.Logger, warn string) {
+	log.Warn(warn)
+	switch {
+	case ready != nil:
+		fmt.Fprintf(ready, "warning: %s\n", warn) // the parent prints it
+	case cfg.LogFile != "": // in the foreground, logging elsewhere than stderr
+		fmt.Fprintf(os.Stderr, "ossmount: warning: %s\n", warn)
+	}
+}
+
+// detach tells the parent the mount is ready, and points the daemon's
+// standard files at /dev/null: nothing may write to the terminal the
+// parent came from.
+func detach(ready io.WriteCloser) {
+	fmt.Fprintln(ready, "ok")
+	ready.Close()
+	if devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0); err == nil {
+		_ = syscall.Dup2(int(devnull.Fd()), 0)
+		_ = syscall.Dup2(int(devnull.Fd()), 1)
+		_ = syscall.Dup2(int(devnull.Fd()), 2)
+	}
 }
 
 // readaheadWindow returns the readahead window cap per file: the default
@@ -284,69 +279,6 @@ func readaheadWindow(cfg *config.Config, cache *blockcache.Cache) (int64, string
 		"less than two readahead windows of %s: %s; raise cache_size or lower min_free",
 		control.Bytes(capacity), control.Bytes(cfg.CacheSize), cfg.CacheDir, control.Bytes(cfg.MinFree),
 		control.Bytes(full), cut)
-}
-
-// unmountRetry is how often a busy mount is tried again after a signal.
-const unmountRetry = 200 * time.Millisecond
-
-// unmountOnSignal unmounts on the first signal: at once if nothing uses
-// the mount, else as soon as the last open file (or working directory) in
-// it goes, trying again every unmountRetry; the files stay readable
-// meanwhile. A second signal detaches the mount lazily (umount -l): it
-// leaves the namespace at once, the files open in it are still served,
-// and the daemon exits when the last one closes. served is closed once
-// the mount is gone (server.Wait returned).
-func unmountOnSignal(sigs <-chan os.Signal, served <-chan struct{}, server *fuse.Server, mountpoint string, log *slog.Logger) {
-	var s os.Signal
-	select {
-	case s = <-sigs:
-	case <-served:
-		return
-	}
-	log.Info("signal: unmounting", "signal", s.String())
-	if err := server.Unmount(); err == nil {
-		return
-	}
-	log.Warn("mount busy: unmounting as soon as its open files are closed (a second signal detaches it now)",
-		"signal", s.String(), "mountpoint", mountpoint)
-	t := time.NewTicker(unmountRetry)
-	defer t.Stop()
-	for {
-		select {
-		case <-served:
-			return
-		case s = <-sigs:
-			log.Info("signal: detaching the busy mount (lazy unmount)", "signal", s.String())
-			if err := lazyUnmount(mountpoint); err != nil {
-				log.Error("lazy unmount failed", "err", err)
-				continue
-			}
-			// Detached: the path may get another mount, which is not
-			// ours to unmount; wait for the open files to close.
-			t.Stop()
-		case <-t.C:
-			if tryUnmount(server, mountpoint) == nil {
-				return
-			}
-		}
-	}
-}
-
-// tryUnmount makes one attempt to unmount: umount(2) as root, else
-// fusermount3 -u (through go-fuse, which tries a few times).
-func tryUnmount(server *fuse.Server, mountpoint string) error {
-	if os.Geteuid() == 0 {
-		return syscall.Unmount(mountpoint, 0)
-	}
-	return server.Unmount()
-}
-
-// lazyUnmount detaches the mount from the namespace (umount -l).
-func lazyUnmount(mountpoint string) error {
-	if os.Geteuid() == 0 {
-		return syscall.Unmount(mountpoint, syscall.MNT_DETACH)
-	}
-	return exec.Command("fusermount3", "-u", "-z", mountpoint).Run()
 }
 
 // setKernelReadahead sets the mount's readahead in the kernel (its backing
@@ -401,7 +333,7 @@ func setupLogging(cfg *config.Config, daemon bool) (*slog.Logger, func(), error)
 // checkBucket makes one listing request so that a wrong endpoint, bucket or
 // credential fails the mount with a clear line instead of failing reads. It
 // reports whether the prefix (or bucket) holds nothing.
-func checkBucket(store *fetcher.OSSStore, cfg *config.Config) (empty bool, err error) {
+func checkBucket(store *ossstore.Store, cfg *config.Config) (empty bool, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	page, err := store.List(ctx, cfg.Prefix, "", 1)
@@ -413,13 +345,13 @@ func checkBucket(store *fetcher.OSSStore, cfg *config.Config) (empty bool, err e
 
 // bucketError says what the failed check of the bucket means for the user.
 func bucketError(err error, cfg *config.Config) error {
-	var re *fetcher.RequestError
+	var re *store.RequestError
 	errors.As(err, &re)
 	var dns *net.DNSError
 	switch {
 	case re != nil && re.Code == "NoSuchBucket":
 		return fmt.Errorf("bucket %q does not exist at %s", cfg.Bucket, cfg.Endpoint)
-	case errors.Is(err, fetcher.ErrAccessDenied):
+	case errors.Is(err, store.ErrAccessDenied):
 		code := ""
 		if re != nil && re.Code != "" {
 			code = " (" + re.Code + ")"
@@ -428,16 +360,16 @@ func bucketError(err error, cfg *config.Config) error {
 			return fmt.Errorf("access denied to bucket %q%s for an anonymous mount: the bucket is not public-read; give credentials instead of anonymous (OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET, or credentials_file=)", cfg.Bucket, code)
 		}
 		return fmt.Errorf("access denied to bucket %q%s: check the credentials and that they may list the bucket", cfg.Bucket, code)
-	case errors.Is(err, fetcher.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		return fmt.Errorf("bucket %q not found at %s", cfg.Bucket, cfg.Endpoint)
 	case errors.Is(err, http.ErrSchemeMismatch):
 		return fmt.Errorf("endpoint %s answers plain HTTP, not HTTPS: use endpoint=%s (an endpoint without a scheme means https://)",
 			cfg.Endpoint, "http://"+strings.TrimPrefix(cfg.Endpoint, "https://"))
 	case errors.As(err, &dns) && dns.IsNotFound:
 		return fmt.Errorf("endpoint %s: no such host %q (DNS); check the endpoint's spelling", cfg.Endpoint, dns.Name)
-	case errors.Is(err, fetcher.ErrEndpoint):
+	case errors.Is(err, store.ErrEndpoint):
 		return fmt.Errorf("endpoint %s cannot be used: %v", cfg.Endpoint, rootCause(err))
-	case errors.Is(err, fetcher.ErrTransient), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, store.ErrTransient), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("cannot reach endpoint %s: %v", cfg.Endpoint, rootCause(err))
 	default:
 		return fmt.Errorf("checking bucket %q: %w", cfg.Bucket, err)
@@ -448,7 +380,7 @@ func bucketError(err error, cfg *config.Config) error {
 // without the SDK's layers.
 func rootCause(err error) error {
 	var ne *net.OpError
-	var re *fetcher.RequestError
+	var re *store.RequestError
 	switch {
 	case errors.As(err, &ne):
 		return ne
@@ -456,130 +388,4 @@ func rootCause(err error) error {
 		return re.Err
 	}
 	return err
-}
-
-// cacheDirInUse fails when a running ossmount daemon serves dir.
-func cacheDirInUse(dir string) error {
-	c, err := control.Dial(control.SocketPath(dir))
-	if err != nil {
-		return nil // no daemon answers; the cache lock has the last word
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	what := "another ossmount process"
-	if snap, err := c.Stats(ctx); err == nil {
-		what = fmt.Sprintf("the ossmount mount of %s on %s", snap.Source, snap.Mountpoint)
-	}
-	return fmt.Errorf("cache_dir %s is in use by %s; give each mount its own cache_dir=", dir, what)
-}
-
-// created are the paths a mount creates before it is live: the cache dir
-// (with any parents it had to create) and, in a cache dir that existed,
-// the default log file. An explicit log_file= stays: the user asked for it
-// and it says why the mount failed.
-type created struct{ paths []string }
-
-func noteCreated(cfg *config.Config) *created {
-	c := &created{}
-	if top := firstMissing(cfg.CacheDir); top != "" {
-		c.paths = append(c.paths, top)
-	} else if cfg.LogFile == "" {
-		logFile := filepath.Join(cfg.CacheDir, "ossmount.log")
-		if _, err := os.Lstat(logFile); errors.Is(err, os.ErrNotExist) {
-			c.paths = append(c.paths, logFile)
-		}
-	}
-	return c
-}
-
-// remove deletes what was noted as created by this run.
-func (c *created) remove() {
-	for _, p := range c.paths {
-		_ = os.RemoveAll(p)
-	}
-}
-
-// firstMissing returns the topmost directory of dir's path that does not
-// exist (dir itself if only it is missing), or "" if dir exists or cannot
-// be checked.
-func firstMissing(dir string) string {
-	missing := ""
-	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
-		_, err := os.Lstat(d)
-		if err == nil {
-			return missing
-		}
-		if !errors.Is(err, os.ErrNotExist) || d == filepath.Dir(d) {
-			return ""
-		}
-		missing = d
-	}
-}
-
-// prepareMountpoint checks the mountpoint and clears a dead FUSE mount a
-// crashed daemon left there ("Transport endpoint is not connected").
-//
-// The probe is statfs, not stat: FUSE always sends statfs to the daemon, while
-// stat of a dead mount's root succeeds from the kernel's attribute cache until
-// the attributes time out.
-func prepareMountpoint(mp string, nonempty bool) error {
-	var sfs syscall.Statfs_t
-	err := syscall.Statfs(mp, &sfs)
-	if errors.Is(err, syscall.ENOTCONN) || errors.Is(err, syscall.ECONNABORTED) {
-		slog.Warn("replacing a dead mount left by a crashed daemon", "mountpoint", mp)
-		if uerr := syscall.Unmount(mp, syscall.MNT_DETACH); uerr != nil {
-			return fmt.Errorf("mountpoint %s has a dead mount that cannot be removed: %v", mp, uerr)
-		}
-	}
-	_, err = os.Stat(mp)
-	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("mountpoint %s does not exist", mp)
-	}
-	if err != nil {
-		return fmt.Errorf("mountpoint %s: %v", mp, err)
-	}
-	if mounted, err := isMountpoint(mp); err == nil && mounted {
-		return fmt.Errorf("mountpoint %s is already mounted", mp)
-	}
-	f, err := os.Open(mp)
-	if err != nil {
-		return fmt.Errorf("mountpoint %s: %v", mp, err)
-	}
-	defer f.Close()
-	if st, _ := f.Stat(); st != nil && !st.IsDir() {
-		return fmt.Errorf("mountpoint %s is not a directory", mp)
-	}
-	if !nonempty {
-		if names, _ := f.Readdirnames(1); len(names) > 0 {
-			return fmt.Errorf("mountpoint %s is not empty (use -o nonempty to mount over it)", mp)
-		}
-	}
-	return nil
-}
-
-// isMountpoint reports whether mp is the mount point of a mounted filesystem.
-func isMountpoint(mp string) (bool, error) {
-	abs, err := filepath.Abs(mp)
-	if err != nil {
-		return false, err
-	}
-	if real, err := filepath.EvalSymlinks(abs); err == nil {
-		abs = real
-	}
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return false, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		fields := strings.Fields(line)
-		if len(fields) > 4 && unescapeMountinfo(fields[4]) == abs {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
-func unescapeMountinfo(s string) string {
-	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
-	return r.Replace(s)
 }

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/ossmount/ossmount/config"
-	"github.com/ossmount/ossmount/fetcher"
+	"github.com/ossmount/ossmount/store"
 )
 
 // The check of the bucket at mount says what to do about a failure.
@@ -18,10 +18,10 @@ func TestBucketErrorMessages(t *testing.T) {
 	cfg := &config.Config{Bucket: "bkt", Endpoint: "https://127.0.0.1:9000"}
 	anon := *cfg
 	anon.Anonymous = true
-	denied := &fetcher.RequestError{Op: "LIST", Status: 403, Code: "AccessDenied", Kind: fetcher.ErrAccessDenied}
-	dns := &fetcher.RequestError{Op: "LIST", Kind: fetcher.ErrEndpoint, Err: &url.Error{Op: "Get", URL: "https://oss-nowhere.example/bkt",
+	denied := &store.RequestError{Op: "LIST", Status: 403, Code: "AccessDenied", Kind: store.ErrAccessDenied}
+	dns := &store.RequestError{Op: "LIST", Kind: store.ErrEndpoint, Err: &url.Error{Op: "Get", URL: "https://oss-nowhere.example/bkt",
 		Err: &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "oss-nowhere.example", IsNotFound: true}}}}
-	scheme := &fetcher.RequestError{Op: "LIST", Kind: fetcher.ErrEndpoint, Err: &url.Error{Op: "Get", URL: "https://127.0.0.1:9000/bkt", Err: http.ErrSchemeMismatch}}
+	scheme := &store.RequestError{Op: "LIST", Kind: store.ErrEndpoint, Err: &url.Error{Op: "Get", URL: "https://127.0.0.1:9000/bkt", Err: http.ErrSchemeMismatch}}
 	for _, c := range []struct {
 		err  error
 		cfg  *config.Config

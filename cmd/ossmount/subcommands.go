@@ -407,18 +407,18 @@ func cmdCache(verb string, args []string) int {
 }
 
 func cacheDu(t *cacheTarget, asJSON bool) int {
-	var usage []blockcache.ObjectUsage
+	var usage []control.CachedObject
 	if t.client != nil {
 		var err error
 		if usage, err = t.client.Usage(context.Background()); err != nil {
 			return subFail(err)
 		}
 	} else {
-		usage = t.cache.Usage()
+		usage = control.UsageOf(t.cache.Usage())
 	}
 	if asJSON {
 		if usage == nil {
-			usage = []blockcache.ObjectUsage{}
+			usage = []control.CachedObject{}
 		}
 		return printJSON(usage)
 	}
@@ -451,7 +451,7 @@ func quoteKey(k string) string {
 }
 
 func cacheVerify(t *cacheTarget, asJSON bool) int {
-	var rep blockcache.VerifyReport
+	var rep control.VerifyReport
 	var err error
 	if !asJSON {
 		fmt.Fprintf(os.Stderr, "verifying every cached block in %s ...\n", t.dir)
@@ -460,12 +460,14 @@ func cacheVerify(t *cacheTarget, asJSON bool) int {
 		rep, err = t.client.Verify(context.Background())
 	} else {
 		last := time.Now()
-		rep, err = t.cache.Verify(func(checked int64) {
+		var r blockcache.VerifyReport
+		r, err = t.cache.Verify(func(checked int64) {
 			if !asJSON && time.Since(last) >= 2*time.Second {
 				last = time.Now()
 				fmt.Fprintf(os.Stderr, "verify: %s checked\n", control.Bytes(checked))
 			}
 		})
+		rep = control.VerifyReportOf(r)
 	}
 	if err != nil {
 		return subFail(err)
@@ -476,7 +478,7 @@ func cacheVerify(t *cacheTarget, asJSON bool) int {
 	}
 	if asJSON {
 		if rep.Bad == nil {
-			rep.Bad = []blockcache.BadBlock{}
+			rep.Bad = []control.BadBlock{}
 		}
 		if c := printJSON(rep); c != 0 {
 			return c

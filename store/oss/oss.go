@@ -1,4 +1,16 @@
-package fetcher
+// Package oss is the Alibaba Cloud OSS implementation of the store
+// boundary (package store), over the OSS Go SDK v2: the SDK client
+// (endpoint, path style, transport, credentials that renew), the streaming
+// ListObjectsV2 decoder (list.go), the classification of OSS answers into
+// store's sentinels by HTTP status and OSS error code (classify), and the
+// request counters (stats.go). It is the only package of ossmount that
+// knows OSS header names and error codes.
+//
+// The write calls (PutObject, the multipart calls, CopyObject,
+// DeleteObject, PutSymlink) go here too, one file per family (put.go,
+// multipart.go, copy.go, delete.go), through the same withRenewal,
+// classify, counters and retry policy as the read calls.
+package oss
 
 import (
 	"context"
@@ -14,13 +26,17 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss"
+	sdk "github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss"
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss/credentials"
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss/transport"
+
+	"github.com/ossmount/ossmount/config"
+	"github.com/ossmount/ossmount/internal/retry"
+	"github.com/ossmount/ossmount/store"
 )
 
-// OSSConfig is what OSSStore needs to reach a bucket.
-type OSSConfig struct {
+// Config is what Store needs to reach a bucket.
+type Config struct {
 	Endpoint    string // URL; an IP or localhost host is always path-style
 	Region      string
 	Bucket      string
@@ -37,11 +53,11 @@ type OSSConfig struct {
 	Logger  *slog.Logger // each request at debug level; never credentials
 }
 
-// OSSStore implements Store (and the listing calls the namespace needs)
+// Store implements store.Getter, store.Lister and store.SymlinkReader
 // with the Alibaba Cloud OSS Go SDK v2. The SDK's own retryer is turned off:
 // the fetcher retries uniformly, resuming bodies from the last byte received.
-type OSSStore struct {
-	client  *oss.Client
+type Store struct {
+	client  *sdk.Client
 	bucket  string
 	log     *slog.Logger
 	counts  requestCounters
@@ -49,14 +65,14 @@ type OSSStore struct {
 	renewer Renewer // nil: the credentials cannot be renewed
 }
 
-// NewOSSStore builds the SDK client. It makes no request.
-func NewOSSStore(cfg OSSConfig) (*OSSStore, error) {
+// New builds the SDK client. It makes no request.
+func New(cfg Config) (*Store, error) {
 	u, err := url.Parse(cfg.Endpoint)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("bad endpoint %q", cfg.Endpoint)
 	}
 	host := u.Hostname()
-	pathStyle := cfg.PathStyle || host == "localhost" || net.ParseIP(host) != nil
+	pathStyle := cfg.PathStyle || config.PathStyleHost(host)
 	prov := cfg.Credentials
 	if prov == nil {
 		prov = credentials.NewAnonymousCredentialsProvider()
@@ -64,7 +80,7 @@ func NewOSSStore(cfg OSSConfig) (*OSSStore, error) {
 	par := max(cfg.Parallel, 1)
 	rt := cfg.ReadTimeout
 	if rt <= 0 {
-		rt = 30 * time.Second
+		rt = config.DefaultReadTimeout
 	}
 	connect := 5 * time.Second
 	httpClient := transport.NewHttpClient(&transport.Config{
@@ -80,7 +96,7 @@ func NewOSSStore(cfg OSSConfig) (*OSSStore, error) {
 		t.MaxResponseHeaderBytes = 1 << 20
 		t.Proxy = http.ProxyFromEnvironment
 	})
-	c := oss.LoadDefaultConfig().
+	c := sdk.LoadDefaultConfig().
 		WithEndpoint(cfg.Endpoint).
 		WithRegion(cfg.Region).
 		WithCredentialsProvider(prov).
@@ -92,7 +108,7 @@ func NewOSSStore(cfg OSSConfig) (*OSSStore, error) {
 		log = slog.Default()
 	}
 	renewer, _ := prov.(Renewer)
-	return &OSSStore{client: oss.NewClient(c), bucket: cfg.Bucket, log: log, retries: max(cfg.Retries, 0), renewer: renewer}, nil
+	return &Store{client: sdk.NewClient(c), bucket: cfg.Bucket, log: log, retries: max(cfg.Retries, 0), renewer: renewer}, nil
 }
 
 func httpDate(t time.Time) *string {
@@ -118,15 +134,14 @@ func deref(s *string) string {
 }
 
 // Get implements Store.
-func (s *OSSStore) Get(ctx context.Context, req GetRequest) (_ *GetResponse, err error) {
+func (s *Store) Get(ctx context.Context, req store.GetRequest) (_ *store.GetResponse, err error) {
 	defer func() { s.counts.record(OpGet, req.IfNoneMatch != "" || !req.IfModifiedSince.IsZero(), err) }()
-	in := &oss.GetObjectRequest{
-		Bucket:            oss.Ptr(s.bucket),
-		Key:               oss.Ptr(req.Key),
-		IfMatch:           strp(req.IfMatch),
-		IfNoneMatch:       strp(req.IfNoneMatch),
-		IfModifiedSince:   httpDate(req.IfModifiedSince),
-		IfUnmodifiedSince: httpDate(req.IfUnmodifiedSince),
+	in := &sdk.GetObjectRequest{
+		Bucket:          sdk.Ptr(s.bucket),
+		Key:             sdk.Ptr(req.Key),
+		IfMatch:         strp(req.IfMatch),
+		IfNoneMatch:     strp(req.IfNoneMatch),
+		IfModifiedSince: httpDate(req.IfModifiedSince),
 	}
 	rng := ""
 	if req.Start > 0 || req.End >= 0 {
@@ -138,13 +153,13 @@ func (s *OSSStore) Get(ctx context.Context, req GetRequest) (_ *GetResponse, err
 		in.Range = &rng
 	}
 	t0 := time.Now()
-	out, err := withRenewal(ctx, s, "GET", req.Key, func() (*oss.GetObjectResult, error) { return s.client.GetObject(ctx, in) })
+	out, err := withRenewal(ctx, s, "GET", req.Key, func() (*sdk.GetObjectResult, error) { return s.client.GetObject(ctx, in) })
 	if err != nil {
 		rerr := classify("GET", req.Key, err)
 		s.logRequest("GET", req, rng, rerr, t0)
 		return nil, rerr
 	}
-	resp := &GetResponse{
+	resp := &store.GetResponse{
 		Info:          infoFromHeaders(req.Key, out.Headers, out.ContentLength, out.ETag, out.LastModified, out.StorageClass),
 		StatusCode:    out.StatusCode,
 		ContentLength: out.ContentLength,
@@ -155,14 +170,14 @@ func (s *OSSStore) Get(ctx context.Context, req GetRequest) (_ *GetResponse, err
 		start, total, perr := parseContentRange(deref(out.ContentRange))
 		if perr != nil {
 			out.Body.Close()
-			return nil, &RequestError{Op: "GET", Key: req.Key, Status: out.StatusCode, RequestID: resp.RequestID, Kind: ErrProtocol, Err: perr}
+			return nil, &store.RequestError{Op: "GET", Key: req.Key, Status: out.StatusCode, RequestID: resp.RequestID, Kind: store.ErrProtocol, Err: perr}
 		}
 		resp.RangeStart = start
 		resp.Info.Size = total
 	}
 	if resp.Info.Size < 0 || resp.ContentLength < 0 {
 		out.Body.Close()
-		return nil, &RequestError{Op: "GET", Key: req.Key, Status: out.StatusCode, RequestID: resp.RequestID, Kind: ErrProtocol,
+		return nil, &store.RequestError{Op: "GET", Key: req.Key, Status: out.StatusCode, RequestID: resp.RequestID, Kind: store.ErrProtocol,
 			Err: fmt.Errorf("negative size %d / length %d", resp.Info.Size, resp.ContentLength)}
 	}
 	s.log.Debug("oss request", "op", "GET", "key", req.Key, "range", rng, "if_match", req.IfMatch,
@@ -171,11 +186,11 @@ func (s *OSSStore) Get(ctx context.Context, req GetRequest) (_ *GetResponse, err
 	return resp, nil
 }
 
-func (s *OSSStore) logRequest(op string, req GetRequest, rng string, err error, t0 time.Time) {
+func (s *Store) logRequest(op string, req store.GetRequest, rng string, err error, t0 time.Time) {
 	if !s.log.Enabled(context.Background(), slog.LevelDebug) {
 		return
 	}
-	var re *RequestError
+	var re *store.RequestError
 	status, rid := 0, ""
 	if errors.As(err, &re) {
 		status, rid = re.Status, re.RequestID
@@ -187,47 +202,40 @@ func (s *OSSStore) logRequest(op string, req GetRequest, rng string, err error, 
 
 // retryMeta runs a metadata request, again after transient failures (5xx,
 // resets, timeouts, garbled answers) up to the configured retries, with the
-// same backoff as the fetcher's.
-func retryMeta[T any](ctx context.Context, s *OSSStore, op, key string, once func() (T, error)) (T, error) {
-	for attempt := 0; ; attempt++ {
-		v, err := once()
-		if err == nil || !retryable(err) || attempt >= s.retries || ctx.Err() != nil {
-			return v, err
-		}
-		s.log.Warn("request failed, retrying", "op", op, "key", key, "err", err, "attempt", attempt+1)
-		if !sleepCtx(ctx, backoff(attempt+1)) {
-			return v, err
-		}
-	}
+// policy as every request path (internal/retry).
+func retryMeta[T any](ctx context.Context, s *Store, op, key string, once func() (T, error)) (T, error) {
+	return retry.Do(ctx, s.retries, store.Retryable, func(attempt int, err error) {
+		s.log.Warn("request failed, retrying", "op", op, "key", key, "err", err, "attempt", attempt)
+	}, once)
 }
 
 // Head returns an object's metadata.
-func (s *OSSStore) Head(ctx context.Context, key string) (ObjectInfo, error) {
-	return retryMeta(ctx, s, "HEAD", key, func() (ObjectInfo, error) { return s.headOnce(ctx, key) })
+func (s *Store) Head(ctx context.Context, key string) (store.ObjectInfo, error) {
+	return retryMeta(ctx, s, "HEAD", key, func() (store.ObjectInfo, error) { return s.headOnce(ctx, key) })
 }
 
-func (s *OSSStore) headOnce(ctx context.Context, key string) (_ ObjectInfo, err error) {
+func (s *Store) headOnce(ctx context.Context, key string) (_ store.ObjectInfo, err error) {
 	defer func() { s.counts.record(OpHead, false, err) }()
 	t0 := time.Now()
-	out, err := withRenewal(ctx, s, "HEAD", key, func() (*oss.HeadObjectResult, error) {
-		return s.client.HeadObject(ctx, &oss.HeadObjectRequest{Bucket: oss.Ptr(s.bucket), Key: oss.Ptr(key)})
+	out, err := withRenewal(ctx, s, "HEAD", key, func() (*sdk.HeadObjectResult, error) {
+		return s.client.HeadObject(ctx, &sdk.HeadObjectRequest{Bucket: sdk.Ptr(s.bucket), Key: sdk.Ptr(key)})
 	})
 	if err != nil {
 		rerr := classify("HEAD", key, err)
-		s.logRequest("HEAD", GetRequest{Key: key}, "", rerr, t0)
-		return ObjectInfo{}, rerr
+		s.logRequest("HEAD", store.GetRequest{Key: key}, "", rerr, t0)
+		return store.ObjectInfo{}, rerr
 	}
 	s.log.Debug("oss request", "op", "HEAD", "key", key, "status", out.StatusCode,
 		"request_id", out.Headers.Get("x-oss-request-id"), "duration", time.Since(t0))
 	info := infoFromHeaders(key, out.Headers, out.ContentLength, out.ETag, out.LastModified, out.StorageClass)
 	if info.Size < 0 {
-		return ObjectInfo{}, &RequestError{Op: "HEAD", Key: key, Status: out.StatusCode, Kind: ErrProtocol, Err: fmt.Errorf("negative size %d", info.Size)}
+		return store.ObjectInfo{}, &store.RequestError{Op: "HEAD", Key: key, Status: out.StatusCode, Kind: store.ErrProtocol, Err: fmt.Errorf("negative size %d", info.Size)}
 	}
 	return info, nil
 }
 
-func infoFromHeaders(key string, h http.Header, length int64, etag *string, lm *time.Time, sc *string) ObjectInfo {
-	info := ObjectInfo{Key: key, Size: length, ETag: deref(etag), StorageClass: deref(sc), Restore: h.Get("x-oss-restore"),
+func infoFromHeaders(key string, h http.Header, length int64, etag *string, lm *time.Time, sc *string) store.ObjectInfo {
+	info := store.ObjectInfo{Key: key, Size: length, ETag: deref(etag), StorageClass: deref(sc), Restore: h.Get("x-oss-restore"),
 		Type: h.Get("x-oss-object-type"), SymlinkTarget: symlinkTarget(h.Get("x-oss-symlink-target"))}
 	if lm != nil {
 		info.LastModified = *lm
@@ -263,15 +271,15 @@ func parseContentRange(v string) (start, total int64, err error) {
 	return start, total, nil
 }
 
-// classify turns an SDK error into a *RequestError with a sentinel kind.
+// classify turns an SDK error into a *store.RequestError with a sentinel kind.
 func classify(op, key string, err error) error {
 	if errors.Is(err, context.Canceled) {
 		// The caller's own context: not an object-store failure.
 		return fmt.Errorf("%s %q: %w", op, key, err)
 	}
-	var se *oss.ServiceError
+	var se *sdk.ServiceError
 	if errors.As(err, &se) {
-		re := &RequestError{Op: op, Key: key, Status: se.StatusCode, Code: se.Code, RequestID: se.RequestID}
+		re := &store.RequestError{Op: op, Key: key, Status: se.StatusCode, Code: se.Code, RequestID: se.RequestID}
 		if re.RequestID == "" && se.Headers != nil {
 			re.RequestID = se.Headers.Get("x-oss-request-id")
 		}
@@ -280,25 +288,25 @@ func classify(op, key string, err error) error {
 		}
 		switch {
 		case se.StatusCode == http.StatusNotModified:
-			re.Kind = ErrNotModified
+			re.Kind = store.ErrNotModified
 			if se.Headers != nil {
 				re.ETag = se.Headers.Get("ETag")
 			}
 		case se.StatusCode == http.StatusRequestedRangeNotSatisfiable:
-			re.Kind = ErrRangeNotSatisfiable
+			re.Kind = store.ErrRangeNotSatisfiable
 		case se.StatusCode == http.StatusPreconditionFailed:
-			re.Kind = ErrChanged
+			re.Kind = store.ErrChanged
 		case se.StatusCode == http.StatusNotFound:
-			re.Kind = ErrNotFound
+			re.Kind = store.ErrNotFound
 		case se.StatusCode == http.StatusForbidden && se.Code == "InvalidObjectState":
-			re.Kind = ErrArchived
+			re.Kind = store.ErrArchived
 		case se.StatusCode == http.StatusForbidden || se.StatusCode == http.StatusUnauthorized:
-			re.Kind = ErrAccessDenied
+			re.Kind = store.ErrAccessDenied
 		case se.StatusCode >= 500 || se.StatusCode == http.StatusRequestTimeout || se.StatusCode == http.StatusTooManyRequests:
-			re.Kind = ErrTransient
+			re.Kind = store.ErrTransient
 		default:
 			// 4xx other than the above (400...) will not get better by retrying.
-			re.Kind = ErrRejected
+			re.Kind = store.ErrRejected
 			if se.Message != "" {
 				re.Err = errors.New(se.Message)
 			}
@@ -306,10 +314,10 @@ func classify(op, key string, err error) error {
 		return re
 	}
 	if endpointUnusable(err) {
-		return &RequestError{Op: op, Key: key, Kind: ErrEndpoint, Err: err}
+		return &store.RequestError{Op: op, Key: key, Kind: store.ErrEndpoint, Err: err}
 	}
 	// Connection refused/reset, timeouts, short reads: transient.
-	return &RequestError{Op: op, Key: key, Kind: ErrTransient, Err: err}
+	return &store.RequestError{Op: op, Key: key, Kind: store.ErrTransient, Err: err}
 }
 
 // endpointUnusable reports whether err says the endpoint itself is wrong,

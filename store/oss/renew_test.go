@@ -1,4 +1,4 @@
-package fetcher
+package oss
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss/credentials"
 
+	"github.com/ossmount/ossmount/store"
 	"github.com/ossmount/ossmount/test/ossemu"
 )
 
@@ -50,25 +51,25 @@ func TestRefusedTokenRenewsAndRetriesOnce(t *testing.T) {
 	emu.CreateBucket("priv", false)
 	emu.Put("priv", "k", []byte("hello"))
 	base := &stsProvider{emu: emu, cur: emu.IssueTemporaryCredentials(time.Hour)}
-	store := func(p credentials.CredentialsProvider) *OSSStore {
-		s, err := NewOSSStore(OSSConfig{Endpoint: u, Region: "cn-hangzhou", Bucket: "priv", Credentials: p, ReadTimeout: 10 * time.Second})
+	newStore := func(p credentials.CredentialsProvider) *Store {
+		s, err := New(Config{Endpoint: u, Region: "cn-hangzhou", Bucket: "priv", Credentials: p, ReadTimeout: 10 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
 	}
 	ctx := context.Background()
-	renewing := store(renewingSTSProvider{base})
-	ops := map[string]func(*OSSStore) error{
-		"GET": func(s *OSSStore) error {
-			r, err := s.Get(ctx, GetRequest{Key: "k", End: -1})
+	renewing := newStore(renewingSTSProvider{base})
+	ops := map[string]func(*Store) error{
+		"GET": func(s *Store) error {
+			r, err := s.Get(ctx, store.GetRequest{Key: "k", End: -1})
 			if err == nil {
 				r.Body.Close()
 			}
 			return err
 		},
-		"HEAD": func(s *OSSStore) error { _, err := s.Head(ctx, "k"); return err },
-		"LIST": func(s *OSSStore) error { _, err := s.List(ctx, "", "", 10); return err },
+		"HEAD": func(s *Store) error { _, err := s.Head(ctx, "k"); return err },
+		"LIST": func(s *Store) error { _, err := s.List(ctx, "", "", 10); return err },
 	}
 	for name, op := range ops {
 		emu.ExpireTemporaryCredentials()
@@ -81,7 +82,7 @@ func TestRefusedTokenRenewsAndRetriesOnce(t *testing.T) {
 		}
 	}
 	emu.ExpireTemporaryCredentials()
-	if err := ops["HEAD"](store(base)); !errors.Is(err, ErrAccessDenied) {
+	if err := ops["HEAD"](newStore(base)); !errors.Is(err, store.ErrAccessDenied) {
 		t.Fatalf("without renewal: %v, want access denied", err)
 	}
 }

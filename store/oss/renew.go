@@ -1,11 +1,11 @@
-package fetcher
+package oss
 
 import (
 	"context"
 	"errors"
 	"time"
 
-	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss"
+	sdk "github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss"
 )
 
 // Renewer is a credentials provider that can fetch its credentials again
@@ -26,7 +26,7 @@ var refusedCredentials = map[string]bool{
 // credentialsRefused returns the error code when err is OSS refusing the
 // request's credentials, "" otherwise.
 func credentialsRefused(err error) string {
-	var se *oss.ServiceError
+	var se *sdk.ServiceError
 	if errors.As(err, &se) && refusedCredentials[se.Code] {
 		return se.Code
 	}
@@ -36,7 +36,7 @@ func credentialsRefused(err error) string {
 // withRenewal runs call once; when OSS refuses its credentials and the
 // provider can renew them, it renews them and runs call once more. A
 // renewal another request already made since call started is not repeated.
-func withRenewal[T any](ctx context.Context, s *OSSStore, op, key string, call func() (T, error)) (T, error) {
+func withRenewal[T any](ctx context.Context, s *Store, op, key string, call func() (T, error)) (T, error) {
 	t0 := time.Now()
 	v, err := call()
 	code := credentialsRefused(err)

@@ -1,4 +1,4 @@
-package fetcher
+package oss
 
 import (
 	"context"
@@ -12,7 +12,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss"
+	sdk "github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss"
+
+	"github.com/ossmount/ossmount/store"
 )
 
 // Listings.
@@ -20,7 +22,7 @@ import (
 // A directory of n thousand keys takes n ListObjectsV2 pages, and each page
 // needs the previous page's continuation token, so a plain lister pays n ×
 // (round trip + page body + XML decode). OSS writes NextContinuationToken
-// near the top of the page, before the entries, so OSSStore decodes the
+// near the top of the page, before the entries, so Store decodes the
 // body as it streams in and asks for the next page the moment the token
 // has been read: the next page's round trip then overlaps this page's body
 // and decode, and a listing costs about n round trips plus one page. At
@@ -29,23 +31,16 @@ import (
 // InvokeOperation (same signing, endpoint and transport) and the body is
 // decoded here into the SDK's own XML types.
 
-// ListPage is one page of a delimited listing.
-type ListPage struct {
-	Objects   []ObjectInfo // Key is the full key
-	Prefixes  []string     // full common prefixes, ending in the delimiter
-	NextToken string       // "" when this was the last page
-}
-
 // List returns one page of ListObjectsV2 (delimiter "/", encoding-type=url).
-func (s *OSSStore) List(ctx context.Context, prefix, token string, maxKeys int) (ListPage, error) {
-	return retryMeta(ctx, s, "LIST", prefix, func() (ListPage, error) { return s.listOnce(ctx, prefix, token, maxKeys, nil) })
+func (s *Store) List(ctx context.Context, prefix, token string, maxKeys int) (store.ListPage, error) {
+	return retryMeta(ctx, s, "LIST", prefix, func() (store.ListPage, error) { return s.listOnce(ctx, prefix, token, maxKeys, nil) })
 }
 
 // ListAll walks the whole listing of prefix (delimiter "/", pages of 1000)
 // and calls fn with each page, in order. The next page is requested as
 // soon as the current page's token has been decoded (see above), before fn
 // runs. An error from fn stops the walk and is returned.
-func (s *OSSStore) ListAll(ctx context.Context, prefix string, fn func(ListPage) error) error {
+func (s *Store) ListAll(ctx context.Context, prefix string, fn func(store.ListPage) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops a page requested ahead when the walk ends early
 	cur := s.startPage(ctx, prefix, "")
@@ -91,18 +86,18 @@ type pageRequest struct {
 }
 
 type pageResult struct {
-	page ListPage
+	page store.ListPage
 	err  error
 }
 
-func (s *OSSStore) startPage(ctx context.Context, prefix, token string) *pageRequest {
+func (s *Store) startPage(ctx context.Context, prefix, token string) *pageRequest {
 	ctx, cancel := context.WithCancel(ctx)
 	p := &pageRequest{token: token, cancel: cancel, early: make(chan string, 1), done: make(chan pageResult, 1)}
 	var once sync.Once
 	report := func(next string) { once.Do(func() { p.early <- next }) }
 	go func() {
 		defer cancel()
-		page, err := retryMeta(ctx, s, "LIST", prefix, func() (ListPage, error) {
+		page, err := retryMeta(ctx, s, "LIST", prefix, func() (store.ListPage, error) {
 			return s.listOnce(ctx, prefix, token, 1000, report)
 		})
 		p.done <- pageResult{page, err}
@@ -113,7 +108,7 @@ func (s *OSSStore) startPage(ctx context.Context, prefix, token string) *pageReq
 // listOnce sends one ListObjectsV2 request and decodes its body as it
 // arrives. early, if not nil, gets the continuation token before the
 // entries are decoded (when the answer puts it first, as OSS does).
-func (s *OSSStore) listOnce(ctx context.Context, prefix, token string, maxKeys int, early func(string)) (_ ListPage, err error) {
+func (s *Store) listOnce(ctx context.Context, prefix, token string, maxKeys int, early func(string)) (_ store.ListPage, err error) {
 	defer func() { s.counts.record(OpList, false, err) }()
 	t0 := time.Now()
 	params := map[string]string{
@@ -128,28 +123,28 @@ func (s *OSSStore) listOnce(ctx context.Context, prefix, token string, maxKeys i
 	if token != "" {
 		params["continuation-token"] = token
 	}
-	out, err := withRenewal(ctx, s, "LIST", prefix, func() (*oss.OperationOutput, error) {
-		return s.client.InvokeOperation(ctx, &oss.OperationInput{
-			OpName: "ListObjectsV2", Method: "GET", Bucket: oss.Ptr(s.bucket), Parameters: params,
+	out, err := withRenewal(ctx, s, "LIST", prefix, func() (*sdk.OperationOutput, error) {
+		return s.client.InvokeOperation(ctx, &sdk.OperationInput{
+			OpName: "ListObjectsV2", Method: "GET", Bucket: sdk.Ptr(s.bucket), Parameters: params,
 		})
 	})
 	if err != nil {
 		rerr := classify("LIST", prefix, err)
 		s.log.Debug("oss request", "op", "LIST", "prefix", prefix, "err", rerr, "duration", time.Since(t0))
-		return ListPage{}, rerr
+		return store.ListPage{}, rerr
 	}
 	defer out.Body.Close()
 	requestID := out.Headers.Get("x-oss-request-id")
 	page, err := decodeListPage(out.Body, early)
 	if err != nil {
-		var rerr error = &RequestError{Op: "LIST", Key: prefix, Status: out.StatusCode, RequestID: requestID, Kind: ErrProtocol, Err: err}
+		var rerr error = &store.RequestError{Op: "LIST", Key: prefix, Status: out.StatusCode, RequestID: requestID, Kind: store.ErrProtocol, Err: err}
 		if ctx.Err() != nil {
 			// The body stopped because the caller gave up, not the server.
 			rerr = fmt.Errorf("LIST %q: %w", prefix, ctx.Err())
 		}
 		s.log.Debug("oss request", "op", "LIST", "prefix", prefix, "status", out.StatusCode,
 			"request_id", requestID, "err", rerr, "duration", time.Since(t0))
-		return ListPage{}, rerr
+		return store.ListPage{}, rerr
 	}
 	s.log.Debug("oss request", "op", "LIST", "prefix", prefix, "status", out.StatusCode,
 		"request_id", requestID, "keys", len(page.Objects), "prefixes", len(page.Prefixes),
@@ -162,17 +157,17 @@ func (s *OSSStore) listOnce(ctx context.Context, prefix, token string, maxKeys i
 // says EncodingType url, as the SDK does. early gets the continuation token
 // if it comes before any entry and after EncodingType (so that it is
 // known whether to decode it).
-func decodeListPage(r io.Reader, early func(string)) (ListPage, error) {
+func decodeListPage(r io.Reader, early func(string)) (store.ListPage, error) {
 	dec := xml.NewDecoder(r)
 	var (
-		page                 ListPage
+		page                 store.ListPage
 		encURL, haveEncoding bool
 		truncated, sawRoot   bool
 		sawEntries           bool
 		rawToken             string
 		err                  error
-		objects              []oss.ObjectProperties
-		prefixes             []oss.CommonPrefix
+		objects              []sdk.ObjectProperties
+		prefixes             []sdk.CommonPrefix
 	)
 	unescape := func(v string) (string, error) {
 		if !encURL {
@@ -187,7 +182,7 @@ func decodeListPage(r io.Reader, early func(string)) (ListPage, error) {
 			break
 		}
 		if err != nil {
-			return ListPage{}, err
+			return store.ListPage{}, err
 		}
 		se, ok := t.(xml.StartElement)
 		if !ok {
@@ -195,7 +190,7 @@ func decodeListPage(r io.Reader, early func(string)) (ListPage, error) {
 		}
 		if !sawRoot {
 			if se.Name.Local != "ListBucketResult" {
-				return ListPage{}, fmt.Errorf("answer is <%s>, not a ListBucketResult", se.Name.Local)
+				return store.ListPage{}, fmt.Errorf("answer is <%s>, not a ListBucketResult", se.Name.Local)
 			}
 			sawRoot = true
 			continue
@@ -216,48 +211,48 @@ func decodeListPage(r io.Reader, early func(string)) (ListPage, error) {
 			}
 		case "Contents":
 			sawEntries = true
-			var o oss.ObjectProperties
+			var o sdk.ObjectProperties
 			err = dec.DecodeElement(&o, &se)
 			objects = append(objects, o)
 		case "CommonPrefixes":
 			sawEntries = true
-			var p oss.CommonPrefix
+			var p sdk.CommonPrefix
 			err = dec.DecodeElement(&p, &se)
 			prefixes = append(prefixes, p)
 		default:
 			err = dec.Skip()
 		}
 		if err != nil {
-			return ListPage{}, err
+			return store.ListPage{}, err
 		}
 	}
 	if !sawRoot {
-		return ListPage{}, errors.New("empty listing answer")
+		return store.ListPage{}, errors.New("empty listing answer")
 	}
 	for _, o := range objects {
-		key, err := unescape(oss.ToString(o.Key))
+		key, err := unescape(sdk.ToString(o.Key))
 		if err != nil {
-			return ListPage{}, fmt.Errorf("key %q: %w", oss.ToString(o.Key), err)
+			return store.ListPage{}, fmt.Errorf("key %q: %w", sdk.ToString(o.Key), err)
 		}
-		info := ObjectInfo{Key: key, Size: o.Size, ETag: oss.ToString(o.ETag), StorageClass: oss.ToString(o.StorageClass), Type: oss.ToString(o.Type)}
+		info := store.ObjectInfo{Key: key, Size: o.Size, ETag: sdk.ToString(o.ETag), StorageClass: sdk.ToString(o.StorageClass), Type: sdk.ToString(o.Type)}
 		if o.LastModified != nil {
 			info.LastModified = *o.LastModified
 		}
 		page.Objects = append(page.Objects, info)
 	}
 	for _, p := range prefixes {
-		v, err := unescape(oss.ToString(p.Prefix))
+		v, err := unescape(sdk.ToString(p.Prefix))
 		if err != nil {
-			return ListPage{}, fmt.Errorf("prefix %q: %w", oss.ToString(p.Prefix), err)
+			return store.ListPage{}, fmt.Errorf("prefix %q: %w", sdk.ToString(p.Prefix), err)
 		}
 		page.Prefixes = append(page.Prefixes, v)
 	}
 	if page.NextToken, err = unescape(rawToken); err != nil {
-		return ListPage{}, fmt.Errorf("continuation token %q: %w", rawToken, err)
+		return store.ListPage{}, fmt.Errorf("continuation token %q: %w", rawToken, err)
 	}
 	switch {
 	case truncated && page.NextToken == "":
-		return ListPage{}, errors.New("truncated listing without a continuation token")
+		return store.ListPage{}, errors.New("truncated listing without a continuation token")
 	case !truncated:
 		// A token on the last page is ignored; a page asked for ahead
 		// with it is dropped by ListAll, which follows NextToken only.

@@ -1,4 +1,4 @@
-package fetcher
+package oss
 
 import (
 	"context"
@@ -13,10 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ossmount/ossmount/store"
 	"github.com/ossmount/ossmount/test/ossemu"
 )
 
-func newEmuStore(t *testing.T) (*ossemu.Server, *OSSStore) {
+func newEmuStore(t *testing.T) (*ossemu.Server, *Store) {
 	t.Helper()
 	emu := ossemu.New(ossemu.Options{})
 	u, err := emu.Start("127.0.0.1:0")
@@ -25,18 +26,18 @@ func newEmuStore(t *testing.T) (*ossemu.Server, *OSSStore) {
 	}
 	t.Cleanup(func() { emu.Close() })
 	emu.CreateBucket("pub", true)
-	s, err := NewOSSStore(OSSConfig{Endpoint: u, Region: "cn-hangzhou", Bucket: "pub", Retries: 1, ReadTimeout: 10 * time.Second})
+	s, err := New(Config{Endpoint: u, Region: "cn-hangzhou", Bucket: "pub", Retries: 1, ReadTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return emu, s
 }
 
-func listAll(t *testing.T, s *OSSStore, prefix string) (objects, prefixes []string, pages int, err error) {
+func listAll(t *testing.T, s *Store, prefix string) (objects, prefixes []string, pages int, err error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err = s.ListAll(ctx, prefix, func(p ListPage) error {
+	err = s.ListAll(ctx, prefix, func(p store.ListPage) error {
 		pages++
 		for _, o := range p.Objects {
 			objects = append(objects, o.Key)
@@ -133,15 +134,15 @@ func TestListAllErrors(t *testing.T) {
 	}
 	stop := errors.New("stop")
 	calls := 0
-	err := s.ListAll(context.Background(), "", func(ListPage) error { calls++; return stop })
+	err := s.ListAll(context.Background(), "", func(store.ListPage) error { calls++; return stop })
 	if !errors.Is(err, stop) || calls != 1 {
 		t.Fatalf("callback error: got %v after %d calls, want %v after 1", err, calls, stop)
 	}
 
 	emu.SetFaults(ossemu.Faults{MalformedListing: true})
 	_, _, _, err = listAll(t, s, "")
-	if !errors.Is(err, ErrProtocol) {
-		t.Fatalf("malformed listing: %v, want ErrProtocol", err)
+	if !errors.Is(err, store.ErrProtocol) {
+		t.Fatalf("malformed listing: %v, want store.ErrProtocol", err)
 	}
 	emu.SetFaults(ossemu.Faults{})
 	objects, _, _, err := listAll(t, s, "")
@@ -184,7 +185,7 @@ func TestListAllAsksForTheNextPageBeforeThisOneEnds(t *testing.T) {
 		io.WriteString(w, entry("p/page%201")+"</ListBucketResult>")
 	}))
 	defer srv.Close()
-	s, err := NewOSSStore(OSSConfig{Endpoint: srv.URL, Region: "cn-hangzhou", Bucket: "bkt"})
+	s, err := New(Config{Endpoint: srv.URL, Region: "cn-hangzhou", Bucket: "bkt"})
 	if err != nil {
 		t.Fatal(err)
 	}
