@@ -33,11 +33,11 @@
 //
 // # Why block writes go through the page cache
 //
-// A block is written with one buffered pwrite. Two ways to make that cost
-// less were built and measured on cold sequential reads, and neither cut
-// the daemon's CPU:
+// A block is written with one buffered pwrite. Neither of the two ways to
+// make that cost less cuts the daemon's CPU on a cold sequential read:
 //
-//   - O_DIRECT writes (no copy into new page-cache pages): a cold
+//   - O_DIRECT writes (no copy into new page-cache pages), built and
+//     measured: a cold
 //     sequential read reads back, through ReadAt, almost every block its
 //     readahead wrote a moment before; with O_DIRECT those reads go to the
 //     disk, which costs more than the copy saved. Holding the readahead
@@ -48,7 +48,8 @@
 //     of blocks in memory and sending later readers (a remount, a
 //     passthrough open) to the disk.
 //   - Write-behind (a bounded queue written by a goroutine of its own,
-//     blocks served from memory until written): it takes the write off the
+//     blocks served from memory until written), not built: it takes the
+//     write off the
 //     part's path but not off the daemon's CPU, which is what the copy
 //     costs, and a cold read is not held up by the write (the part goes on
 //     receiving into the socket's buffer meanwhile).
