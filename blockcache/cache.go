@@ -37,22 +37,20 @@
 // make that cost less cuts the daemon's CPU on a cold sequential read:
 //
 //   - O_DIRECT writes (no copy into new page-cache pages), built and
-//     measured: a cold
-//     sequential read reads back, through ReadAt, almost every block its
-//     readahead wrote a moment before; with O_DIRECT those reads go to the
-//     disk, which costs more than the copy saved. Holding the readahead
-//     blocks in the fetcher's memory until their reader takes them, and
-//     writing only those with O_DIRECT, removed both the copy in and the
-//     copy out, yet cost as much CPU in all (the direct write's own setup,
-//     and the copy out of the held buffer), while holding up to a window
-//     of blocks in memory and sending later readers (a remount, a
-//     passthrough open) to the disk.
+//     measured: a cold sequential read reads back, through ReadAt, almost
+//     every block its readahead wrote a moment before; with O_DIRECT those
+//     reads go to the disk, which costs more than the copy saved. Holding
+//     the readahead blocks in the fetcher's memory until their reader
+//     takes them, and writing only those with O_DIRECT, removed both the
+//     copy in and the copy out, yet cost as much CPU in all (the direct
+//     write's own setup, and the copy out of the held buffer), while
+//     holding up to a window of blocks in memory and sending later readers
+//     (a remount, a passthrough open) to the disk.
 //   - Write-behind (a bounded queue written by a goroutine of its own,
 //     blocks served from memory until written), not built: it takes the
-//     write off the
-//     part's path but not off the daemon's CPU, which is what the copy
-//     costs, and a cold read is not held up by the write (the part goes on
-//     receiving into the socket's buffer meanwhile).
+//     write off the part's path but not off the daemon's CPU, which is
+//     what the copy costs, and a cold read is not held up by the write
+//     (the part goes on receiving into the socket's buffer meanwhile).
 //
 // So the page cache keeps the cache file's recent blocks, which is what
 // the reader that follows the readahead, a warm re-read and passthrough
