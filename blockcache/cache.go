@@ -33,8 +33,9 @@
 //
 // # Why block writes go through the page cache
 //
-// A block is written with one buffered pwrite. Neither of the two ways to
-// make that cost less cuts the daemon's CPU on a cold sequential read:
+// A block is written with one buffered pwrite, by the part that fetched
+// it. Neither of the two ways to make that cost less cut the daemon's CPU
+// on a cold sequential read:
 //
 //   - O_DIRECT writes (no copy into new page-cache pages), built and
 //     measured: a cold sequential read reads back, through ReadAt, almost
@@ -46,11 +47,13 @@
 //     write's own setup, and the copy out of the held buffer), while
 //     holding up to a window of blocks in memory and sending later readers
 //     (a remount, a passthrough open) to the disk.
-//   - Write-behind (a bounded queue written by a goroutine of its own,
-//     blocks served from memory until written), not built: it takes the
-//     write off the part's path but not off the daemon's CPU, which is
-//     what the copy costs, and a cold read is not held up by the write
-//     (the part goes on receiving into the socket's buffer meanwhile).
+//   - Write-behind (blocks written by goroutines of their own, off the
+//     part's path, served from memory until written), measured as a
+//     prototype without its bound: it takes the write off the part's path
+//     but not off the daemon's CPU, which is what the copy costs (it cost
+//     a little more, in goroutines and wake-ups), and the memory it holds
+//     grows with the blocks waiting for the disk. A cold read is not held
+//     up by the write anyway: the part's socket keeps receiving meanwhile.
 //
 // So the page cache keeps the cache file's recent blocks, which is what
 // the reader that follows the readahead, a warm re-read and passthrough
