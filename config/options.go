@@ -31,19 +31,20 @@ const (
 	// read from the block cache after a remount 1.45× faster than the
 	// kernel's 128 KiB on the bench machine.
 	DefaultKernelReadahead = 4 * MiB
+	DefaultRevalidate      = "etag"
+	DefaultMetadataTTL     = time.Second
+	DefaultNegativeTTL     = time.Second
+	DefaultReadTimeout     = 30 * time.Second
+	DefaultRetries         = 5
+	DefaultUmask           = 0o022
+	RootCacheDir           = "/var/cache/ossmount"
 	// DefaultParallel: OSS serves each connection at a rate of its own
 	// (a per-connection limit), so a cold sequential read is as fast as
-	// the GETs in flight; a reader's readahead window still grows from one
-	// part (Readahead), and random or small-file readers fetch only what
-	// they read, so a higher bound costs them nothing.
-	DefaultParallel    = 64
-	DefaultRevalidate  = "etag"
-	DefaultMetadataTTL = time.Second
-	DefaultNegativeTTL = time.Second
-	DefaultReadTimeout = 30 * time.Second
-	DefaultRetries     = 5
-	DefaultUmask       = 0o022
-	RootCacheDir       = "/var/cache/ossmount"
+	// the GETs it keeps in flight: its readahead window, parallel ×
+	// part_size up to 256 MiB, grown from one part (fetcher.Readahead).
+	// Random and small-file readers fetch only what they read, so a
+	// higher bound costs them nothing.
+	DefaultParallel = 64
 )
 
 type kind int
