@@ -31,6 +31,34 @@
 // the hole. A checkpoint that fails validation is deleted with its data file:
 // at worst blocks are refetched, never served wrong.
 //
+// # Why block writes go through the page cache
+//
+// A block is written with one buffered pwrite, by the part that fetched
+// it. Neither of the two ways to make that cost less cut the daemon's CPU
+// on a cold sequential read:
+//
+//   - O_DIRECT writes (no copy into new page-cache pages), built and
+//     measured: a cold sequential read reads back, through ReadAt, almost
+//     every block its readahead wrote a moment before; with O_DIRECT those
+//     reads go to the disk, which costs more than the copy saved. Holding
+//     the readahead blocks in the fetcher's memory until their reader
+//     takes them, and writing only those with O_DIRECT, removed both the
+//     copy in and the copy out, yet cost as much CPU in all (the direct
+//     write's own setup, and the copy out of the held buffer), while
+//     holding up to a window of blocks in memory and sending later readers
+//     (a remount, a passthrough open) to the disk.
+//   - Write-behind (blocks written by goroutines of their own, off the
+//     part's path, served from memory until written), measured as a
+//     prototype without its bound: it takes the write off the part's path
+//     but not off the daemon's CPU, which is what the copy costs (it cost
+//     a little more, in goroutines and wake-ups), and the memory it holds
+//     grows with the blocks waiting for the disk. A cold read is not held
+//     up by the write anyway: the part's socket keeps receiving meanwhile.
+//
+// So the page cache keeps the cache file's recent blocks, which is what
+// the reader that follows the readahead, a warm re-read and passthrough
+// all want.
+//
 // # Concurrency and lock order
 //
 // Locks are always taken in this order:

@@ -54,7 +54,7 @@ func TestDefaults(t *testing.T) {
 		Bucket: "mybucket", Mountpoint: "/mnt/oss",
 		Endpoint: "https://oss-cn-hangzhou.aliyuncs.com", Region: "cn-hangzhou",
 		CacheDir: "/var/cache/ossmount", CacheSize: 10 << 30, MinFree: 1 << 30,
-		BlockSize: 1 << 20, PartSize: 8 << 20, KernelReadahead: 4 << 20, Passthrough: true, Parallel: 16, Revalidate: "etag",
+		BlockSize: 1 << 20, PartSize: 8 << 20, KernelReadahead: 4 << 20, Passthrough: true, Parallel: 64, Revalidate: "etag",
 		MetadataTTL: time.Second, NegativeTTL: time.Second, ReadTimeout: 30 * time.Second,
 		Retries: 5, Umask: 0o022, FileMode: 0o444, DirMode: 0o555, LogLevel: slog.LevelInfo,
 		CredentialTimeout: 15 * time.Second, ECSMetadataEndpoint: "http://100.100.100.200",
@@ -493,7 +493,7 @@ func TestStringAndArgs(t *testing.T) {
 	for _, want := range []string{`source="my-bucket:/data/x y/"`, "endpoint=", "region=cn-hangzhou", "cache_size=1536M", "block_size=1M",
 		"umask=0027", "file_mode=0440", "dir_mode=0550", "default_permissions=true", "allow_other=true", "foreground=true",
 		`log_file="/l og"`, "metrics_addr=:9464", "revalidate=mtime", "log_level=debug", "read_timeout=30s", "retries=5",
-		"parallel=16", "uid=1000", "metadata_ttl=1s", "negative_ttl=1s", "min_free=1G", "part_size=8M", "path_style=false",
+		"parallel=64", "uid=1000", "metadata_ttl=1s", "negative_ttl=1s", "min_free=1G", "part_size=8M", "path_style=false",
 		"anonymous=false", "credentials_file=", "nonempty=false", "debug_fuse=false", "allow_root=false", "gid=1000"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("String() lacks %q:\n%s", want, s)

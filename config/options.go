@@ -30,7 +30,6 @@ const (
 	// DefaultKernelReadahead: larger than the kernel's 128 KiB, so that a
 	// read from the block cache asks the daemon in fewer, larger requests.
 	DefaultKernelReadahead = 4 * MiB
-	DefaultParallel        = 16
 	DefaultRevalidate      = "etag"
 	DefaultMetadataTTL     = time.Second
 	DefaultNegativeTTL     = time.Second
@@ -38,6 +37,13 @@ const (
 	DefaultRetries         = 5
 	DefaultUmask           = 0o022
 	RootCacheDir           = "/var/cache/ossmount"
+	// DefaultParallel: OSS serves each connection at a rate of its own
+	// (a per-connection limit), so a cold sequential read is as fast as
+	// the GETs it keeps in flight: its readahead window, parallel ×
+	// part_size up to 256 MiB, grown from one part (fetcher.Readahead).
+	// Random and small-file readers fetch only what they read, so a
+	// higher bound costs them nothing.
+	DefaultParallel = 64
 )
 
 type kind int

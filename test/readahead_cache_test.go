@@ -47,9 +47,9 @@ func TestReadaheadFitsASmallCache(t *testing.T) {
 // A cache that holds two readahead windows says nothing.
 func TestNoReadaheadWarningWithABigEnoughCache(t *testing.T) {
 	e := newEnv(t)
-	e.mount("cache_size=256M", "min_free=0")
+	e.mount("cache_size=512M", "min_free=0") // two windows of 256 MiB
 	if strings.Contains(e.stderr.String(), "warning") || strings.Contains(readLog(e), "readahead windows") {
-		t.Fatalf("warning with a 256 MiB cache: %q", e.stderr.String())
+		t.Fatalf("warning with a 512 MiB cache: %q", e.stderr.String())
 	}
 }
 

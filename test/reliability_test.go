@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ossmount/ossmount/config"
 	"github.com/ossmount/ossmount/test/ossemu"
 )
 
@@ -920,8 +921,9 @@ func TestSoakMixedReadsWhileReplacing(t *testing.T) {
 		t.Errorf("open files grew from %d to %d", midFDs, endFDs)
 	}
 	// Idle keep-alive connections hold two goroutines each, at most
-	// 2×parallel (16) of them; anything beyond is a leak.
-	if endGoroutines > baseGoroutines+2*16+16 {
+	// 2×(parallel+8) of them (the pool's idle bound); anything beyond is
+	// a leak.
+	if endGoroutines > baseGoroutines+2*(config.DefaultParallel+8)+16 {
 		t.Errorf("goroutines: %d before the load, %d after it", baseGoroutines, endGoroutines)
 	}
 	if row.Reads == 0 || row.BytesVerified == 0 {
