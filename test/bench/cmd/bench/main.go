@@ -44,6 +44,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ossmount/ossmount/config"
 	"github.com/ossmount/ossmount/test/ossemu"
 )
 
@@ -206,8 +207,11 @@ func (b *bench) run() error {
 func (b *bench) yardsticks() error {
 	out := filepath.Join(b.work, "sdk.bin")
 	dropCaches()
-	logf("yardstick: SDK Downloader, 16 x 8 MiB parts")
-	o, err := exec.Command(*flagSDKGet, "-endpoint", b.url, "-bucket", bucket, "-key", "big.bin", "-out", out).Output()
+	// The same parts in flight and part size as ossmount's defaults, so
+	// the yardstick differs from the mount only in having no filesystem.
+	logf("yardstick: SDK Downloader, %d x %d MiB parts", config.DefaultParallel, config.DefaultPartSize>>20)
+	o, err := exec.Command(*flagSDKGet, "-endpoint", b.url, "-bucket", bucket, "-key", "big.bin", "-out", out,
+		"-parallel", strconv.Itoa(config.DefaultParallel), "-part-size", strconv.FormatInt(config.DefaultPartSize, 10)).Output()
 	if err != nil {
 		return fmt.Errorf("sdkget: %v", exitMsg(err))
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/ossmount/ossmount/config"
 	"math"
 	"os"
 	"path/filepath"
@@ -351,8 +352,8 @@ func (b *bench) markdown(tbl, tg string) string {
 	p("- **Daemon CPU and RSS** are read from /proc of the process serving the mountpoint (user + system\n" +
 		"  time of all its threads; peak resident set over every session of a round).\n\n")
 	p("### The clients and their options\n\n")
-	p("- **ossmount** (this project), defaults: 16 parallel 8 MiB parts per file, 1 MiB blocks kept in a\n" +
-		"  checkpointed disk cache, CRC-64 checked on every block; anonymous.\n")
+	p("- **ossmount** (this project), defaults: up to %d GETs of %d MiB parts in flight, 1 MiB blocks kept in a\n"+
+		"  checkpointed disk cache, CRC-64 checked on every block; anonymous.\n", config.DefaultParallel, config.DefaultPartSize>>20)
 	p("- **ossfs 2.0** (Alibaba's ossfs2, built from its public source), defaults (up to 64 prefetches of\n" +
 		"  8 MiB per file and 256 in total, 100 keys per listing page, no disk cache, no CRC-64 check on reads)\n" +
 		"  plus `--ro`, the endpoint, the bucket and an access key (it has no anonymous mode; it signs with OSS V1),\n" +
@@ -367,8 +368,9 @@ func (b *bench) markdown(tbl, tg string) string {
 	p("\n### The yardsticks\n\n")
 	p("A yardstick is not a mount: it is the best a reader could hope for on that workload, to show how\n" +
 		"close each client gets.\n\n")
-	p("- **SDK Downloader** (cold sequential): the OSS Go SDK's parallel downloader (16 × 8 MiB parts) writing\n" +
-		"  the object to a local file: what the link gives a program that needs no filesystem.\n")
+	p("- **SDK Downloader** (cold sequential): the OSS Go SDK's parallel downloader (%d × %d MiB parts, as\n"+
+		"  ossmount's defaults) writing the object to a local file: what the link gives a program that needs no\n"+
+		"  filesystem.\n", config.DefaultParallel, config.DefaultPartSize>>20)
 	p("- **local file, cold** (after remount): the same bytes read from a file on the local disk with the page\n" +
 		"  cache dropped: a disk cache cannot beat the disk.\n")
 	p("- **local file, page cache** (second open): the same file read again from the kernel page cache.\n")
