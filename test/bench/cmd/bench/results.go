@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"github.com/ossmount/ossmount/config"
 	"math"
 	"os"
 	"path/filepath"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ossmount/ossmount/config"
 )
 
 // Workloads, in table order. Each names its unit.
