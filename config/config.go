@@ -63,6 +63,16 @@ type Config struct {
 	// file directly (FUSE passthrough).
 	Passthrough bool
 
+	// ReadWrite turns writes on (rw; mount.fuse3 passes rw for an fstab
+	// line without ro). AllowOverwrite lets a write replace an existing
+	// object, AllowDelete lets unlink delete one. Uploads go in parts of
+	// UploadPartSize, UploadParallel of them in flight.
+	ReadWrite      bool
+	AllowOverwrite bool
+	AllowDelete    bool
+	UploadPartSize int64
+	UploadParallel int
+
 	Revalidate  string // "etag" | "mtime"
 	MetadataTTL time.Duration
 	NegativeTTL time.Duration
@@ -110,6 +120,8 @@ func defaults() *Config {
 		KernelReadahead:     DefaultKernelReadahead,
 		Passthrough:         true,
 		Parallel:            DefaultParallel,
+		UploadPartSize:      DefaultUploadPartSize,
+		UploadParallel:      DefaultUploadParallel,
 		Revalidate:          DefaultRevalidate,
 		MetadataTTL:         DefaultMetadataTTL,
 		NegativeTTL:         DefaultNegativeTTL,
@@ -176,9 +188,9 @@ func Parse(args []string, env func(string) string) (*Config, error) {
 					c.DebugFUSE, c.set["debug_fuse"] = true, true
 					c.Foreground, c.set["foreground"] = true, true
 				case 'r':
-					// mount(8)'s -r: read-only, as always.
+					c.ReadWrite = false // mount(8)'s -r: read-only
 				case 'w':
-					return nil, errReadOnly("-w")
+					c.ReadWrite, c.set["rw"] = true, true // mount(8)'s -w
 				case 's', 'n', 'v':
 					// mount(8) helper flags (sloppy, no mtab, verbose): nothing to do.
 				case 'o':
@@ -232,8 +244,8 @@ func (c *Config) applyFlag(arg, name, val string, hasVal bool, next func() (stri
 	switch key {
 	case "read_only":
 		key = "ro"
-	case "rw", "read_write":
-		return errReadOnly(arg)
+	case "read_write":
+		key = "rw"
 	}
 	o := optionByName[key]
 	if o == nil {
@@ -292,9 +304,6 @@ func (c *Config) applyOptions(s string) error {
 }
 
 func (c *Config) applyOption(el, key, val string, hasVal bool) error {
-	if key == "rw" {
-		return errReadOnly("rw")
-	}
 	if isIgnored(key) {
 		return nil
 	}
@@ -407,9 +416,15 @@ func (c *Config) finish(env func(string) string) {
 	}
 	if !c.set["file_mode"] {
 		c.FileMode = 0o444 &^ c.Umask
+		if c.ReadWrite {
+			c.FileMode = 0o644 &^ c.Umask
+		}
 	}
 	if !c.set["dir_mode"] {
 		c.DirMode = 0o555 &^ c.Umask
+		if c.ReadWrite {
+			c.DirMode = 0o755 &^ c.Umask
+		}
 	}
 	if c.AllowOther && !c.set["default_permissions"] {
 		c.DefaultPermissions = true
@@ -586,6 +601,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Parallel < 1 || c.Parallel > MaxParallel {
 		return fmt.Errorf("parallel %d must be between 1 and %d", c.Parallel, MaxParallel)
+	}
+	if (c.AllowOverwrite || c.AllowDelete) && !c.ReadWrite {
+		return errors.New("allow_overwrite and allow_delete need rw (the mount is read-only)")
 	}
 	if c.Retries < 0 || c.Retries > MaxRetries {
 		return fmt.Errorf("retries %d must be between 0 and %d", c.Retries, MaxRetries)

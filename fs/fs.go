@@ -53,15 +53,18 @@ type mount struct {
 	passthrough atomic.Bool
 }
 
-// Mount mounts v at mountpoint, read-only, and returns once the kernel
-// serves it.
+// Mount mounts v at mountpoint (read-only unless v is writable) and
+// returns once the kernel serves it.
 func Mount(mountpoint string, v *vfs.FS, opts Options) (*fuse.Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	m := &mount{v: v, opts: opts}
 	root := &dirNode{m: m, path: ""}
-	mo := []string{"ro"}
+	var mo []string
+	if !v.Writable() {
+		mo = append(mo, "ro")
+	}
 	if opts.DefaultPerms {
 		mo = append(mo, "default_permissions")
 	}
@@ -303,21 +306,6 @@ func (d *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno
 	return 0
 }
 
-// Every change is refused: the mount is read-only (the kernel already
-// refuses most of them because of the "ro" mount option).
-
-func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
-	return nil, nil, 0, syscall.EROFS
-}
-func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	return nil, syscall.EROFS
-}
-func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno { return syscall.EROFS }
-func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno  { return syscall.EROFS }
-func (d *dirNode) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
-	return syscall.EROFS
-}
-
 // fileNode is an object.
 type fileNode struct {
 	gofs.Inode
@@ -330,6 +318,10 @@ type fileNode struct {
 	// which makes the kernel look the name up again and get the new
 	// generation's node (see vfs.FS.Gen).
 	etag string
+
+	// moved: renamed away (write.go); its path is no longer its name, so
+	// it answers ESTALE and the kernel looks the new name up again.
+	moved atomic.Bool
 
 	mu    sync.Mutex // guards entry, at
 	entry vfs.Entry  // last known metadata, as the kernel was told it
@@ -383,6 +375,12 @@ func (f *fileNode) current(ctx context.Context) (vfs.Entry, error) {
 }
 
 func (f *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if w, ok := fh.(*writeHandle); ok {
+		return w.getattr(out)
+	}
+	if f.moved.Load() {
+		return syscall.ESTALE
+	}
 	e, err := f.current(ctx)
 	if err != nil {
 		return errnoOf(err)
@@ -392,13 +390,12 @@ func (f *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.At
 	return 0
 }
 
-func (f *fileNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	return syscall.EROFS
-}
-
 func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if f.moved.Load() {
+		return nil, 0, syscall.ESTALE
+	}
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
-		return nil, 0, syscall.EROFS
+		return f.openWrite(ctx, flags) // write.go
 	}
 	// Another version than this inode's answers ESTALE: the kernel then
 	// retries the open after a fresh lookup, which makes the new

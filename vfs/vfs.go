@@ -129,6 +129,7 @@ type FS struct {
 
 	openFlight singleflight.Group // revalidations in flight, by key and conditions
 	links      linkTargets        // symbolic links' targets (symlink.go)
+	wr         *writes            // nil: read-only (write.go)
 }
 
 type inoKey struct {
@@ -248,6 +249,9 @@ func (v *FS) lookupEntry(ctx context.Context, dir, name string) (Entry, error) {
 		return Entry{}, fetcher.ErrNotFound
 	}
 	p := path.Join(dir, name)
+	if e, ok := v.pendingEntry(p); ok { // being written (write.go)
+		return e, nil
+	}
 	now := time.Now()
 	v.mu.Lock()
 	l := v.dirs[dir]

@@ -35,6 +35,7 @@ import (
 	"github.com/ossmount/ossmount/credsource"
 	"github.com/ossmount/ossmount/fetcher"
 	ossfs "github.com/ossmount/ossmount/fs"
+	"github.com/ossmount/ossmount/upload"
 	"github.com/ossmount/ossmount/vfs"
 )
 
@@ -196,6 +197,12 @@ func run(cfg *config.Config, ready io.WriteCloser) (err error) {
 		MetadataTTL: cfg.MetadataTTL, NegativeTTL: cfg.NegativeTTL, Logger: log,
 		ControlSocket: control.SocketPath(cfg.CacheDir),
 	}, store, fetch, cache)
+	if cfg.ReadWrite {
+		if err := enableWrites(cfg, store, core, log); err != nil {
+			cache.Close()
+			return err
+		}
+	}
 	fsName := cfg.Bucket
 	if cfg.Prefix != "" {
 		fsName += ":/" + strings.TrimSuffix(cfg.Prefix, "/")
@@ -251,6 +258,37 @@ func run(cfg *config.Config, ready io.WriteCloser) (err error) {
 		log.Error("flushing cache checkpoints", "err", err)
 	}
 	log.Info("unmounted", "mountpoint", cfg.Mountpoint)
+	return nil
+}
+
+// enableWrites makes the mount writable: the upload engine, its journal in
+// the cache dir (whose orphans, uploads a killed daemon left, are aborted
+// now), and what the bucket's versioning means for create-only writes.
+func enableWrites(cfg *config.Config, store *fetcher.OSSStore, core *vfs.FS, log *slog.Logger) error {
+	journal, err := upload.OpenJournal(vfs.JournalDir(cfg.CacheDir), log)
+	if err != nil {
+		return err
+	}
+	engine := upload.New(store, upload.Options{PartSize: cfg.UploadPartSize, Parallel: cfg.UploadParallel, Journal: journal, Logger: log})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if n, err := engine.AbortOrphans(ctx); err != nil {
+		log.Warn("cannot abort the uploads a previous mount left unfinished; the next mount tries again", "err", err)
+	} else if n > 0 {
+		log.Info("aborted uploads a previous mount left unfinished", "count", n)
+	}
+	switch status, err := store.Versioning(ctx); {
+	case err != nil:
+		log.Debug("bucket versioning status unknown", "err", err)
+	case status == "Enabled":
+		log.Warn("bucket versioning is enabled: OSS ignores forbid-overwrite there, so a file created under a key someone else created meanwhile becomes its newest version (the other stays as a noncurrent version) instead of failing with EEXIST")
+	}
+	seed := int64(4 << 30)
+	if cfg.CacheSize > 0 {
+		seed = cfg.CacheSize / 2
+	}
+	core.EnableWrites(vfs.WriteConfig{Store: store, Engine: engine, AllowOverwrite: cfg.AllowOverwrite, AllowDelete: cfg.AllowDelete,
+		SpoolDir: vfs.SpoolDir(cfg.CacheDir), SeedLimit: seed})
 	return nil
 }
 

@@ -609,3 +609,13 @@ func (c *call) copyObject() {
 		ETag         string   `xml:"ETag"`
 	}{LastModified: info.LastModified.Format("2006-01-02T15:04:05.000Z"), ETag: info.ETag})
 }
+
+// ObjectData returns a copy of bucket/key's bytes.
+func (s *Server) ObjectData(bucket, key string) ([]byte, bool) {
+	o := s.lookup(bucket, key)
+	if o == nil {
+		return nil, false
+	}
+	b, err := readObject(o, 0, o.size)
+	return b, err == nil
+}
