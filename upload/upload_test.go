@@ -227,49 +227,56 @@ func TestSmallFileIsOnePut(t *testing.T) {
 }
 
 func TestMultipartBoundsBuffersAndParts(t *testing.T) {
-	f := newFake()
-	f.partGate = make(chan struct{})
-	e := New(f, Options{PartSize: part, Parallel: 2, Buffers: 3})
-	w := e.NewWriter("k", Mode{})
-	b := data(10*part + 17)
-	done := make(chan error, 1)
-	var written atomic.Int64
-	go func() {
-		for off := 0; off < len(b); off += 8192 {
-			end := min(off+8192, len(b))
-			if _, err := w.Write(context.Background(), b[off:end], int64(off)); err != nil {
-				done <- err
-				return
+	for _, c := range []struct{ parallel, buffers int }{
+		{2, 8}, // parts in flight bind: 2 sent, a third waiting to be sent
+		{4, 3}, // buffers bind: 3 sent, no fourth to fill
+	} {
+		t.Run(fmt.Sprintf("parallel%d-buffers%d", c.parallel, c.buffers), func(t *testing.T) {
+			f := newFake()
+			f.partGate = make(chan struct{})
+			e := New(f, Options{PartSize: part, Parallel: c.parallel, Buffers: c.buffers})
+			w := e.NewWriter("k", Mode{})
+			b := data(10*part + 17)
+			done := make(chan error, 1)
+			var written atomic.Int64
+			go func() {
+				for off := 0; off < len(b); off += 8192 {
+					end := min(off+8192, len(b))
+					if _, err := w.Write(context.Background(), b[off:end], int64(off)); err != nil {
+						done <- err
+						return
+					}
+					written.Store(int64(end))
+				}
+				done <- nil
+			}()
+			// With no part finishing, the writer fills 3 buffers and
+			// then waits.
+			deadline := time.Now().Add(5 * time.Second)
+			for written.Load() < 3*part-8192 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
 			}
-			written.Store(int64(end))
-		}
-		done <- nil
-	}()
-	// With no part finishing, the writer fills 3 buffers (2 sent, 1
-	// waiting to be sent) and then waits.
-	deadline := time.Now().Add(5 * time.Second)
-	for written.Load() < 3*part-8192 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(50 * time.Millisecond)
-	if n := written.Load(); n > 3*part {
-		t.Fatalf("writer went on to %d bytes with 3 buffers of %d and no part done", n, part)
-	}
-	close(f.partGate)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Commit(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(f.objects["k"], b) {
-		t.Fatal("wrong bytes")
-	}
-	if m := f.maxInflight.Load(); m > 2 {
-		t.Fatalf("%d parts in flight, want at most 2", m)
-	}
-	if len(e.bufs) != 0 || len(e.inflight) != 0 {
-		t.Fatalf("tokens not returned: %d buffers, %d in flight", len(e.bufs), len(e.inflight))
+			time.Sleep(50 * time.Millisecond)
+			if n := written.Load(); n > 3*part {
+				t.Fatalf("writer went on to %d bytes (parts of %d) with no part done", n, part)
+			}
+			close(f.partGate)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Commit(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(f.objects["k"], b) {
+				t.Fatal("wrong bytes")
+			}
+			if m := f.maxInflight.Load(); m > int32(c.parallel) {
+				t.Fatalf("%d parts in flight, want at most %d", m, c.parallel)
+			}
+			if len(e.bufs) != 0 || len(e.inflight) != 0 {
+				t.Fatalf("tokens not returned: %d buffers, %d in flight", len(e.bufs), len(e.inflight))
+			}
+		})
 	}
 }
 
@@ -336,6 +343,9 @@ func TestNotSequentialAborts(t *testing.T) {
 	writeAll(t, w, data(2*part), 1000)
 	if _, err := w.Write(context.Background(), []byte("x"), 5); !errors.Is(err, ErrNotSequential) {
 		t.Fatalf("write: %v", err)
+	}
+	if len(f.aborted) != 1 {
+		t.Fatal("upload not aborted at the refused write")
 	}
 	if _, err := w.Commit(context.Background()); err == nil {
 		t.Fatal("commit after a refused write")
