@@ -160,6 +160,13 @@ with open(sys.argv[1], "wb") as f:
     for i in range(100):
         f.write(bytes([i % 256]) * 10000)
 `
+	// Shell redirections: the shell opens, duplicates and closes the
+	// file before the command writes.
+	run("sh", "-c", "echo one > "+e.path("sh.txt")+"; { echo two; sh -c 'echo three'; } >> /dev/null")
+	e.stored("sh.txt", []byte("one\n"))
+	run("sh", "-c", "(echo a; sh -c 'echo b') > "+e.path("sub.txt"))
+	e.stored("sub.txt", []byte("a\nb\n"))
+
 	run("python3", "-c", py, e.path("py.bin"))
 	var want []byte
 	for i := 0; i < 100; i++ {
@@ -340,19 +347,20 @@ func TestWriteUploadFaultsRetried(t *testing.T) {
 	e := newEnv(t)
 	e.mount(append(rwSmall, "retries=5")...)
 	data := pattern(10, 4<<20+1)
-	e.emu.SetUploadFaults(ossemu.UploadFaults{FailUploadPartN: 2, ResetAfterBytes: 300 << 10, ResetCount: 2, CorruptPartN: 4})
+	e.emu.SetUploadFaults(ossemu.UploadFaults{FailUploadPartN: 2, ResetAfterBytes: 300 << 10, ResetCount: 2, CorruptPartN: 4,
+		StallAfterBytes: 100 << 10, StallDuration: 300 * time.Millisecond, StallCount: 1, RequestBytesPerSec: 64 << 20})
 	if err := writeFile(t, e.path("faulty.bin"), data); err != nil {
 		t.Fatalf("write under upload faults: %v", err)
 	}
 	e.stored("faulty.bin", data)
 	faults := map[string]int{}
 	for _, r := range e.emu.Requests() {
-		if r.Fault != "" {
-			faults[r.Fault]++
+		for _, f := range strings.Split(r.Fault, ",") {
+			faults[f]++
 		}
 	}
-	if faults["5xx"] == 0 || faults["reset"] == 0 || faults["corrupt"] == 0 {
-		t.Errorf("faults injected: %v, want 5xx, reset and corrupt", faults)
+	if faults["5xx"] == 0 || faults["reset"] == 0 || faults["corrupt"] == 0 || faults["stall"] == 0 {
+		t.Errorf("faults injected: %v, want 5xx, reset, corrupt and stall", faults)
 	}
 }
 
@@ -385,4 +393,58 @@ func TestWriteKilledLeavesNoObjectAndOrphanAborted(t *testing.T) {
 		t.Errorf("%d aborts, want 1", n)
 	}
 	e.absent("partial")
+}
+
+func TestWriteFsyncThenMoreTouchAndBusy(t *testing.T) {
+	e := newEnv(t)
+	e.put("taken", []byte("taken"))
+	e.put("src", []byte("src"))
+	e.mount(append(rwSmall, "allow_delete")...)
+	// Writes after an fsync append to the committed object.
+	f, err := os.Create(e.path("journal.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, second := pattern(12, 1<<20+10), []byte("after fsync\n")
+	f.Write(first)
+	if err := f.Sync(); err != nil {
+		t.Fatalf("fsync: %v", err)
+	}
+	e.stored("journal.log", first)
+	// A file being written cannot be renamed or deleted.
+	if err := os.Rename(e.path("journal.log"), e.path("j2")); !errors.Is(err, syscall.EBUSY) {
+		t.Errorf("rename of a file being written: %v, want EBUSY", err)
+	}
+	if _, err := f.Write(second); err != nil {
+		t.Fatalf("write after fsync: %v", err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	e.stored("journal.log", append(append([]byte{}, first...), second...))
+
+	// touch: an empty object.
+	if out, err := exec.Command("touch", e.path("empty")).CombinedOutput(); err != nil {
+		t.Fatalf("touch: %v %s", err, out)
+	}
+	e.stored("empty", []byte{})
+	// A rename onto an existing file needs allow_overwrite.
+	if err := os.Rename(e.path("src"), e.path("taken")); !errors.Is(err, syscall.EEXIST) {
+		t.Errorf("rename onto an existing file: %v, want EEXIST", err)
+	}
+	e.stored("taken", []byte("taken"))
+	e.stored("src", []byte("src"))
+	if err := os.Symlink("src", e.path("link")); err == nil {
+		t.Error("symlink created")
+	}
+}
+
+func TestWriteVersionedBucketWarns(t *testing.T) {
+	e := newEnv(t)
+	e.emu.SetVersioning(testBucket, "Enabled")
+	e.mount("rw")
+	b, _ := os.ReadFile(e.logFile)
+	if !bytes.Contains(b, []byte("bucket versioning is enabled")) {
+		t.Fatal("no warning about a versioned bucket")
+	}
 }

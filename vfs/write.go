@@ -229,25 +229,27 @@ func (h *WriteHandle) Write(ctx context.Context, p []byte, off int64) (int, erro
 }
 
 // begin starts an upload: a new object, or a new version built from the
-// committed one when the file has bytes already.
+// committed one (the one this handle committed, or the one it opened).
 func (h *WriteHandle) begin(ctx context.Context) error {
 	eng := h.v.wr.cfg.Engine
-	if h.size == 0 {
+	if h.committed.ETag == "" {
 		h.w = eng.NewWriter(h.key, h.mode)
 		return nil
 	}
-	// Append to the committed version: its current ETag and CRC64.
+	// Build on the committed version, if it is still the current one.
 	info, err := h.v.lister.Head(ctx, h.key)
 	if err != nil {
 		return err
 	}
-	if info.Size != h.size || (h.committed.ETag != "" && !SameETag(info.ETag, h.committed.ETag)) {
+	if info.Size != h.size || !SameETag(info.ETag, h.committed.ETag) {
 		return fmt.Errorf("%w: %s changed in the bucket", ErrStale, h.path)
 	}
+	if info.Size == 0 {
+		h.w = eng.NewWriter(h.key, upload.Mode{Overwrite: true})
+		return nil
+	}
 	ex := &upload.Existing{Size: info.Size, ETag: info.ETag, CRC64: info.CRC64, HasCRC64: info.HasCRC64,
-		ReadAt: func(ctx context.Context, p []byte, off int64) (int, error) {
-			return h.v.readVersion(ctx, h.path, info.ETag, p, off)
-		}}
+		ReadAt: func(ctx context.Context, p []byte, off int64) (int, error) { return h.v.readVersion(ctx, h.path, info.ETag, p, off) }}
 	h.w = eng.NewWriter(h.key, upload.Mode{Overwrite: true, Append: ex})
 	return nil
 }
@@ -321,20 +323,20 @@ func (h *WriteHandle) dropSpool() {
 	}
 }
 
-// Flush commits what was written since the last commit (close and fsync).
-// It returns only when the object is committed, or with the reason it is
-// not.
+// Flush commits what was written since the last commit (close and fsync),
+// and a created file that was never committed (an empty one: touch). It
+// returns only when the object is committed, or with the reason it is not.
 func (h *WriteHandle) Flush(ctx context.Context) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.commitLocked(ctx, false)
+	return h.commitLocked(ctx)
 }
 
-func (h *WriteHandle) commitLocked(ctx context.Context, final bool) error {
+func (h *WriteHandle) commitLocked(ctx context.Context) error {
 	if h.err != nil {
 		return h.err
 	}
-	if !h.dirty && (h.committed.ETag != "" || !final) {
+	if !h.dirty && h.committed.ETag != "" {
 		return nil
 	}
 	if h.w == nil {
@@ -368,14 +370,15 @@ func (h *WriteHandle) seedSource() io.ReaderAt {
 	return h.spool
 }
 
-// Release closes the handle: a file created and never flushed (or
-// written since) is committed now, and an error can only be logged.
+// Release closes the handle. The kernel flushes a file before it releases
+// it, so there is normally nothing left to commit; whatever is (a failed
+// flush's caller gone) is tried once more, and an error can only be logged.
 func (h *WriteHandle) Release() {
 	h.mu.Lock()
 	if !h.released {
 		h.released = true
 		if h.err == nil && (h.dirty || h.committed.ETag == "") {
-			if err := h.commitLocked(context.Background(), true); err != nil {
+			if err := h.commitLocked(context.Background()); err != nil {
 				h.v.log.Error("file not stored at close", "path", h.path, "err", err)
 			}
 		}

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss"
 )
 
 // Writes: multipart uploads (Initiate, UploadPart, UploadPartCopy,
@@ -56,8 +58,9 @@ type writeState struct {
 	uploads    map[string]*mpUpload // upload id -> upload
 	versioning map[string]string    // bucket -> "Enabled" | "Suspended"
 	faults     UploadFaults
-	parts      int // UploadParts seen since SetUploadFaults
-	resets     int // remaining; -1 = unlimited
+	discard    bool // keep parts' sizes and CRC64s only (SetDiscardUploadData)
+	parts      int  // UploadParts seen since SetUploadFaults
+	resets     int  // remaining; -1 = unlimited
 	stalls     int
 }
 
@@ -69,7 +72,8 @@ type mpUpload struct {
 }
 
 type mpPart struct {
-	data     []byte
+	data     []byte // nil when discarded
+	size     int64
 	etag     string
 	crc64    uint64
 	modified time.Time
@@ -91,6 +95,23 @@ func (s *Server) SetUploadFaults(f UploadFaults) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.faults, w.parts, w.resets, w.stalls = f, 0, remaining(f.ResetCount), remaining(f.StallCount)
+}
+
+// SetDiscardUploadData makes multipart uploads keep only each part's size
+// and CRC64, for tests that write more than memory holds: the completed
+// object has the right size, ETag and CRC64, but reading its bytes fails.
+func (s *Server) SetDiscardUploadData(discard bool) {
+	w := s.writeState()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.discard = discard
+}
+
+// unreadable is the data of an object whose bytes were discarded.
+type unreadable struct{}
+
+func (unreadable) ReadAt([]byte, int64) (int, error) {
+	return 0, errors.New("ossemu: the bytes of this object were discarded (SetDiscardUploadData)")
 }
 
 // SetVersioning sets a bucket's versioning status ("Enabled",
@@ -357,10 +378,13 @@ func (c *call) uploadPart(q url.Values) {
 	if !ok {
 		return
 	}
-	p := &mpPart{data: body, crc64: crc64.Checksum(body, crcTable), modified: time.Now().UTC()}
+	p := &mpPart{data: body, size: int64(len(body)), crc64: crc64.Checksum(body, crcTable), modified: time.Now().UTC()}
 	p.etag = `"` + strings.ToUpper(hex.EncodeToString(md5Bytes(string(body)))) + `"`
 	w := c.s.writeState()
 	w.mu.Lock()
+	if w.discard {
+		p.data = nil
+	}
 	u.parts[n] = p
 	w.mu.Unlock()
 	h := c.w.Header()
@@ -435,7 +459,7 @@ func (c *call) uploadPartCopy(q url.Values) {
 		c.fail(http.StatusInternalServerError, ossError{Code: "InternalError", Message: err.Error()})
 		return
 	}
-	p := &mpPart{data: body, crc64: crc64.Checksum(body, crcTable), modified: time.Now().UTC()}
+	p := &mpPart{data: body, size: int64(len(body)), crc64: crc64.Checksum(body, crcTable), modified: time.Now().UTC()}
 	p.etag = `"` + strings.ToUpper(hex.EncodeToString(md5Bytes(string(body)))) + `"`
 	w := c.s.writeState()
 	w.mu.Lock()
@@ -474,6 +498,9 @@ func (c *call) complete(q url.Values) {
 	w.mu.Lock()
 	var data []byte
 	var md5s []byte
+	var size int64
+	var crc uint64
+	discarded := false
 	prev := 0
 	var bad string
 	for i, p := range req.Parts {
@@ -483,7 +510,7 @@ func (c *call) complete(q url.Values) {
 			bad = "InvalidPartOrder"
 		case part == nil || !etagMatches(p.ETag, part.etag):
 			bad = "InvalidPart"
-		case i < len(req.Parts)-1 && len(part.data) < 100<<10:
+		case i < len(req.Parts)-1 && part.size < 100<<10:
 			bad = "EntityTooSmall"
 		}
 		if bad != "" {
@@ -491,6 +518,9 @@ func (c *call) complete(q url.Values) {
 		}
 		prev = p.PartNumber
 		data = append(data, part.data...)
+		discarded = discarded || (part.data == nil && part.size > 0)
+		crc = oss.CRC64Combine(crc, part.crc64, uint64(part.size))
+		size += part.size
 		m, _ := hex.DecodeString(strings.Trim(part.etag, `"`))
 		md5s = append(md5s, m...)
 	}
@@ -503,6 +533,21 @@ func (c *call) complete(q url.Values) {
 		return
 	}
 	etag := fmt.Sprintf("%s-%d", strings.ToUpper(hex.EncodeToString(md5Bytes(string(md5s)))), len(req.Parts))
+	if discarded {
+		o := &object{key: c.key, data: unreadable{}, size: size, etag: quoteETag(etag), crc64: crc,
+			lastModified: time.Now().UTC().Truncate(time.Second), storageClass: "Standard", contentType: "application/octet-stream"}
+		c.s.mu.Lock()
+		c.s.bucketLocked(c.bucket).put(o)
+		c.s.mu.Unlock()
+		c.w.Header().Set("x-oss-hash-crc64ecma", strconv.FormatUint(crc, 10))
+		c.xml(http.StatusOK, struct {
+			XMLName xml.Name `xml:"CompleteMultipartUploadResult"`
+			Bucket  string   `xml:"Bucket"`
+			Key     string   `xml:"Key"`
+			ETag    string   `xml:"ETag"`
+		}{Bucket: c.bucket, Key: c.key, ETag: o.etag})
+		return
+	}
 	info, err := c.s.PutReaderAtErr(c.bucket, c.key, bytes.NewReader(data), int64(len(data)), WithETag(etag))
 	if err != nil {
 		c.fail(http.StatusInternalServerError, ossError{Code: "InternalError", Message: err.Error()})
@@ -566,14 +611,14 @@ func (c *call) listParts(q url.Values) {
 		PartNumber   int    `xml:"PartNumber"`
 		LastModified string `xml:"LastModified"`
 		ETag         string `xml:"ETag"`
-		Size         int    `xml:"Size"`
+		Size         int64  `xml:"Size"`
 		HashCrc64    uint64 `xml:"HashCrc64ecma"`
 	}
 	w := c.s.writeState()
 	w.mu.Lock()
 	var parts []part
 	for n, p := range u.parts {
-		parts = append(parts, part{PartNumber: n, LastModified: p.modified.Format("2006-01-02T15:04:05.000Z"), ETag: p.etag, Size: len(p.data), HashCrc64: p.crc64})
+		parts = append(parts, part{PartNumber: n, LastModified: p.modified.Format("2006-01-02T15:04:05.000Z"), ETag: p.etag, Size: p.size, HashCrc64: p.crc64})
 	}
 	w.mu.Unlock()
 	sort.Slice(parts, func(i, j int) bool { return parts[i].PartNumber < parts[j].PartNumber })
