@@ -249,7 +249,9 @@ func (h *WriteHandle) begin(ctx context.Context) error {
 		return nil
 	}
 	ex := &upload.Existing{Size: info.Size, ETag: info.ETag, CRC64: info.CRC64, HasCRC64: info.HasCRC64,
-		ReadAt: func(ctx context.Context, p []byte, off int64) (int, error) { return h.v.readVersion(ctx, h.path, info.ETag, p, off) }}
+		ReadAt: func(ctx context.Context, p []byte, off int64) (int, error) {
+			return h.v.readVersion(ctx, h.path, info.ETag, p, off)
+		}}
 	h.w = eng.NewWriter(h.key, upload.Mode{Overwrite: true, Append: ex})
 	return nil
 }
