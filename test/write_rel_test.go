@@ -15,16 +15,18 @@ import (
 // 256 MiB in make test) through the mount with the default part size and
 // parallelism, and checks the object's size and CRC64 and that the
 // daemon's peak RSS stayed bounded: the part buffers bound what writes
-// hold, whatever the file's size. The emulator keeps only the parts'
-// CRC64s (it cannot hold 4 GiB).
+// hold, whatever the file's size. Every part upload stalls a little, so a
+// writer that did not wait for its parts would pile the file up in memory.
+// The emulator keeps only the parts' CRC64s (it cannot hold 4 GiB).
 func TestWriteBigFileBoundedRSS(t *testing.T) {
 	size := int64(256 << 20)
 	if *reliabilityFlag {
 		size = 4 << 30
 	}
-	const maxRSS = 256 << 20
+	const maxRSS = 128 << 20 // the part buffers are 48 MiB
 	e := newEnv(t)
 	e.emu.SetDiscardUploadData(true)
+	e.emu.SetUploadFaults(ossemu.UploadFaults{StallAfterBytes: 1, StallDuration: 300 * time.Millisecond})
 	e.mount("rw", "cache_size=64M") // seeds files up to 32M only: no spool for this one
 	pid := e.cmd.Process.Pid
 	resetPeakRSS(pid)
