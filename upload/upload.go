@@ -119,9 +119,6 @@ func New(store Store, opts Options) *Engine {
 	return e
 }
 
-// PartSize is the engine's part size.
-func (e *Engine) PartSize() int64 { return e.opts.PartSize }
-
 func (e *Engine) getBuf(ctx context.Context) (*[]byte, error) {
 	select {
 	case e.bufs <- struct{}{}:
@@ -198,17 +195,6 @@ func (e *Engine) NewWriter(key string, mode Mode) *Writer {
 		w.mode.Overwrite = true
 	}
 	return w
-}
-
-// Key is the writer's object key.
-func (w *Writer) Key() string { return w.key }
-
-// Size is the file's size so far.
-func (w *Writer) Size() int64 {
-	if w.mode.Append != nil && w.base.Size == 0 && w.size == 0 {
-		return w.mode.Append.Size
-	}
-	return w.size
 }
 
 func (w *Writer) failed() error {
@@ -569,18 +555,22 @@ func (w *Writer) abortUpload() {
 }
 
 // AbortOrphans aborts the uploads the journal still records (a process
-// that died mid-upload left them) and returns how many it aborted.
-func (e *Engine) AbortOrphans(ctx context.Context) (int, error) {
+// that died mid-upload left them) and returns how many it aborted. It also
+// counts the other uploads in progress under prefix (others' writers, or a
+// process whose journal is gone): those are left alone.
+func (e *Engine) AbortOrphans(ctx context.Context, prefix string) (aborted, others int, err error) {
 	j := e.opts.Journal
 	if j == nil {
-		return 0, nil
+		return 0, 0, nil
 	}
 	pending, err := j.Pending()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
+	mine := map[string]bool{}
 	n := 0
 	for _, u := range pending {
+		mine[u.UploadID] = true
 		err := e.store.Abort(ctx, u.Key, u.UploadID)
 		switch {
 		case err == nil:
@@ -593,5 +583,15 @@ func (e *Engine) AbortOrphans(ctx context.Context) (int, error) {
 		}
 		j.Remove(u.Key, u.UploadID)
 	}
-	return n, nil
+	inProgress, err := e.store.ListMultipartUploads(ctx, prefix)
+	if err != nil {
+		e.log.Debug("cannot list the uploads in progress", "err", err)
+		return n, 0, nil
+	}
+	for _, u := range inProgress {
+		if !mine[u.UploadID] {
+			others++
+		}
+	}
+	return n, others, nil
 }

@@ -150,7 +150,13 @@ func (f *fakeStore) Abort(ctx context.Context, key, id string) error {
 }
 
 func (f *fakeStore) ListMultipartUploads(ctx context.Context, prefix string) ([]InProgress, error) {
-	return nil, nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []InProgress
+	for id := range f.uploads {
+		out = append(out, InProgress{UploadID: id})
+	}
+	return out, nil
 }
 
 func (f *fakeStore) Copy(ctx context.Context, r CopyRequest) (Committed, error) {
@@ -451,9 +457,14 @@ func TestJournalOrphansAborted(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "0123456789abcdef0123456789abcdef.upload"), []byte("OSSMUPL1garbage-garbage-garbage"), 0o600)
 	// The next process: a new engine over the same journal.
 	e2 := New(f, Options{PartSize: part, Journal: j})
-	n, err := e2.AbortOrphans(context.Background())
-	if err != nil || n != 1 || len(f.aborted) != 1 {
-		t.Fatalf("aborted %d %v %v", n, err, f.aborted)
+	// Another client's upload is counted, not aborted.
+	other, _ := f.InitiateMultipart(context.Background(), "theirs", false)
+	n, others, err := e2.AbortOrphans(context.Background(), "")
+	if err != nil || n != 1 || len(f.aborted) != 1 || others != 1 {
+		t.Fatalf("aborted %d (others %d) %v %v", n, others, err, f.aborted)
+	}
+	if f.uploads[other] == nil {
+		t.Fatal("another client's upload was aborted")
 	}
 	if pending, _ := j.Pending(); len(pending) != 0 {
 		t.Fatalf("journal still has %v", pending)

@@ -29,6 +29,7 @@ import (
 	"path"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ossmount/ossmount/checkpoint"
@@ -89,12 +90,18 @@ func (v *FS) pendingEntry(p string) (Entry, bool) {
 	return h.Entry(), true
 }
 
-// WriteHandle is a file open for writing. Its calls are serialized by mu.
+// WriteHandle is a file open for writing. Its calls are serialized by mu,
+// which a write holds while it waits for a part buffer and a commit holds
+// across its requests; lookups and stats read the published entry instead.
 type WriteHandle struct {
 	v    *FS
 	path string
 	key  string
 	mode upload.Mode
+
+	// entry is the file as Entry describes it, published (under mu) after
+	// every change.
+	entry atomic.Pointer[Entry]
 
 	mu        sync.Mutex
 	cond      *sync.Cond // signalled when size grows
@@ -149,9 +156,12 @@ func (v *FS) OpenWrite(ctx context.Context, p string, trunc bool) (*WriteHandle,
 	if err != nil {
 		return nil, err
 	}
+	h.mu.Lock()
 	h.size = e.Size
 	h.committed = e
 	h.seedOK = false
+	h.publish()
+	h.mu.Unlock()
 	return h, nil
 }
 
@@ -161,6 +171,7 @@ func (v *FS) newWriteHandle(p string, mode upload.Mode, committed Entry) (*Write
 	if committed.ETag != "" {
 		h.committed = committed
 	}
+	h.publish()
 	v.wr.mu.Lock()
 	defer v.wr.mu.Unlock()
 	if v.wr.open[p] != nil {
@@ -172,15 +183,21 @@ func (v *FS) newWriteHandle(p string, mode upload.Mode, committed Entry) (*Write
 
 // Entry describes the file as this handle has it.
 func (h *WriteHandle) Entry() Entry {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	if e := h.entry.Load(); e != nil {
+		return *e
+	}
+	return Entry{Name: path.Base(h.path)}
+}
+
+// publish makes the handle's state what Entry answers. Caller holds mu.
+func (h *WriteHandle) publish() {
 	e := h.committed
 	e.Name = path.Base(h.path)
 	e.Size = h.size
 	if e.LastModified.IsZero() || h.dirty {
 		e.LastModified = time.Now()
 	}
-	return e
+	h.entry.Store(&e)
 }
 
 // reorderWait is how long a write beyond the end waits for the writes
@@ -219,6 +236,7 @@ func (h *WriteHandle) Write(ctx context.Context, p []byte, off int64) (int, erro
 		h.spoolWrite(p[:n], off)
 		h.size += int64(n)
 		h.dirty = true
+		h.publish()
 		h.cond.Broadcast()
 	}
 	if err != nil {
@@ -360,6 +378,7 @@ func (h *WriteHandle) commitLocked(ctx context.Context) error {
 		lm = time.Now()
 	}
 	h.committed = Entry{Name: path.Base(h.path), Size: res.Size, ETag: res.ETag, LastModified: lm}
+	h.publish()
 	h.v.committed(h.path, h.committed, h.seedSource(), res)
 	h.dropSpool() // a later append is not seeded (its prefix is not in the spool)
 	return nil
@@ -410,9 +429,9 @@ func (h *WriteHandle) Truncate(size int64) error {
 		return nil
 	}
 	if size == 0 && h.w == nil && h.err == nil {
-		h.size, h.committed, h.dirty, h.seedOK = 0, Entry{}, true, true
 		h.dropSpool()
-		h.seedOK = true
+		h.size, h.committed, h.dirty, h.seedOK = 0, Entry{}, true, true
+		h.publish()
 		return nil
 	}
 	return fmt.Errorf("%w: truncate %s to %d (size %d)", upload.ErrNotSequential, h.path, size, h.size)
@@ -432,13 +451,6 @@ func (v *FS) TruncateWriting(p string, size int64) (handled bool, err error) {
 		return false, nil
 	}
 	return true, h.Truncate(size)
-}
-
-// Size is the file's size as written so far.
-func (h *WriteHandle) Size() int64 {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.size
 }
 
 // committed makes a committed file visible in this mount and seeds its

@@ -272,10 +272,16 @@ func enableWrites(cfg *config.Config, store *fetcher.OSSStore, core *vfs.FS, log
 	engine := upload.New(store, upload.Options{PartSize: cfg.UploadPartSize, Parallel: cfg.UploadParallel, Journal: journal, Logger: log})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if n, err := engine.AbortOrphans(ctx); err != nil {
+	switch n, others, err := engine.AbortOrphans(ctx, cfg.Prefix); {
+	case err != nil:
 		log.Warn("cannot abort the uploads a previous mount left unfinished; the next mount tries again", "err", err)
-	} else if n > 0 {
-		log.Info("aborted uploads a previous mount left unfinished", "count", n)
+	default:
+		if n > 0 {
+			log.Info("aborted uploads a previous mount left unfinished", "count", n)
+		}
+		if others > 0 {
+			log.Info("multipart uploads in progress under the mounted prefix that this cache dir did not start: left alone (an OSS lifecycle rule can expire unfinished uploads)", "count", others)
+		}
 	}
 	switch status, err := store.Versioning(ctx); {
 	case err != nil:

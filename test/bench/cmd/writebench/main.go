@@ -99,9 +99,16 @@ func main() {
 	results := map[string]*result{}
 	systems := strings.Split(*flagSystems, ",")
 	for _, sys := range systems {
-		r := &result{}
-		results[sys] = r
-		for i := 0; i < *flagRuns && r.failed == ""; i++ {
+		results[sys] = &result{}
+	}
+	// Runs alternate between the systems, so that a change in the
+	// machine's load falls on all of them alike.
+	for i := 0; i < *flagRuns; i++ {
+		for _, sys := range systems {
+			r := results[sys]
+			if r.failed != "" {
+				continue
+			}
 			key := fmt.Sprintf("%s-%d.bin", sys, i)
 			var secs, cpu float64
 			var rss int64
@@ -122,8 +129,9 @@ func main() {
 				err = verify(emu, key, size, want)
 			}
 			if err != nil {
-				r.failed = err.Error()
-				break
+				r.failed = strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", " ")
+				fmt.Printf("  %-8s run %d failed: %s\n", sys, i+1, r.failed)
+				continue
 			}
 			r.secs = append(r.secs, secs)
 			if cpu > 0 {
@@ -138,7 +146,7 @@ func main() {
 	for _, sys := range systems {
 		r := results[sys]
 		if r.failed != "" {
-			fmt.Printf("| %s | failed: %s | | | | | |\n", sys, r.failed)
+			fmt.Printf("| %s | failed (see above) | | | | | |\n", sys)
 			continue
 		}
 		m := median(r.secs)
