@@ -337,7 +337,7 @@ func runS3fs(base, src, key string, part int64) (float64, error) {
 func runRclone(base, src, key string, part int64) (float64, error) {
 	u, _ := url.Parse(base)
 	cmd := exec.Command("rclone", "copyto", src, ":s3:"+bucket+"/"+key, "--s3-provider", "Other", "--s3-endpoint", u.String(),
-		"--s3-force-path-style", "--s3-chunk-size", fmt.Sprintf("%dKi", part>>10), "--s3-upload-concurrency", strconv.Itoa(*flagParallel),
+		"--s3-force-path-style", "--s3-no-check-bucket", "--s3-chunk-size", fmt.Sprintf("%dKi", part>>10), "--s3-upload-concurrency", strconv.Itoa(*flagParallel),
 		"--s3-upload-cutoff", fmt.Sprintf("%dKi", part>>10))
 	var env []string
 	for _, e := range os.Environ() {
