@@ -21,15 +21,12 @@ import (
 // read anew each time); errors are classified like the reads' and, where
 // the upload engine must tell them apart, also wrap upload's sentinels.
 //
-// The SDK's own CRC64 check of uploads is turned off per request: the
-// engine computes every part's CRC64 anyway (it needs them to check the
-// combined CRC64 and to seed the cache), and compares them with the
-// server's, so checking twice would only cost CPU.
+// The SDK's own CRC64 check of uploads is turned off (NewOSSStore): the
+// engine computes every part's CRC64 anyway (it needs them for the
+// combined CRC64 of the object), compares each with the server's and sends
+// a damaged part again itself, so checking twice would only cost CPU.
 
 var _ upload.Store = (*OSSStore)(nil)
-
-// noUploadCRC turns off the SDK's upload CRC64 check for one request.
-func noUploadCRC(o *oss.Options) { o.FeatureFlags &^= oss.FeatureEnableCRC64CheckUpload }
 
 // writeErr classifies an SDK error of a write call.
 func writeErr(op, key string, err error) error {
@@ -66,6 +63,13 @@ func crcOf(s *string) (uint64, bool) {
 	return c, err == nil
 }
 
+// committed describes a commit's answer.
+func committed(etag, crc *string) upload.Committed {
+	c := upload.Committed{ETag: deref(etag)}
+	c.CRC64, c.HasCRC64 = crcOf(crc)
+	return c
+}
+
 // writeCall runs one write request with renewal and retries, logging it at
 // debug level.
 func writeCall[T any](ctx context.Context, s *OSSStore, op, key string, once func() (T, error)) (T, error) {
@@ -90,14 +94,12 @@ func (s *OSSStore) Put(ctx context.Context, req upload.PutRequest) (upload.Commi
 			Bucket: oss.Ptr(s.bucket), Key: oss.Ptr(req.Key), Body: bytes.NewReader(req.Body),
 			ContentLength: oss.Ptr(int64(len(req.Body))), ContentMD5: oss.Ptr(base64.StdEncoding.EncodeToString(sum[:])),
 			ForbidOverwrite: forbid(req.ForbidOverwrite),
-		}, noUploadCRC)
+		})
 	})
 	if err != nil {
 		return upload.Committed{}, err
 	}
-	c := upload.Committed{ETag: deref(out.ETag)}
-	c.CRC64, c.HasCRC64 = crcOf(out.HashCRC64)
-	return c, nil
+	return committed(out.ETag, out.HashCRC64), nil
 }
 
 // InitiateMultipart implements upload.Store.
@@ -122,14 +124,13 @@ func (s *OSSStore) UploadPart(ctx context.Context, req upload.PartRequest) (uplo
 		return s.client.UploadPart(ctx, &oss.UploadPartRequest{
 			Bucket: oss.Ptr(s.bucket), Key: oss.Ptr(req.Key), UploadId: oss.Ptr(req.UploadID),
 			PartNumber: int32(req.Number), Body: bytes.NewReader(req.Body), ContentLength: oss.Ptr(int64(len(req.Body))),
-		}, noUploadCRC)
+		})
 	})
 	if err != nil {
 		return upload.PartResult{}, err
 	}
-	r := upload.PartResult{ETag: deref(out.ETag)}
-	r.CRC64, r.HasCRC64 = crcOf(out.HashCRC64)
-	return r, nil
+	c := committed(out.ETag, out.HashCRC64)
+	return upload.PartResult{ETag: c.ETag, CRC64: c.CRC64, HasCRC64: c.HasCRC64}, nil
 }
 
 // UploadPartCopy implements upload.Store.
@@ -157,14 +158,12 @@ func (s *OSSStore) Complete(ctx context.Context, req upload.CompleteRequest) (up
 		return s.client.CompleteMultipartUpload(ctx, &oss.CompleteMultipartUploadRequest{
 			Bucket: oss.Ptr(s.bucket), Key: oss.Ptr(req.Key), UploadId: oss.Ptr(req.UploadID),
 			ForbidOverwrite: forbid(req.ForbidOverwrite), CompleteMultipartUpload: &oss.CompleteMultipartUpload{Parts: parts},
-		}, noUploadCRC)
+		})
 	})
 	if err != nil {
 		return upload.Committed{}, err
 	}
-	c := upload.Committed{ETag: deref(out.ETag)}
-	c.CRC64, c.HasCRC64 = crcOf(out.HashCRC64)
-	return c, nil
+	return committed(out.ETag, out.HashCRC64), nil
 }
 
 // Abort implements upload.Store.
@@ -213,9 +212,7 @@ func (s *OSSStore) Copy(ctx context.Context, req upload.CopyRequest) (upload.Com
 	if err != nil {
 		return upload.Committed{}, err
 	}
-	c := upload.Committed{ETag: deref(out.ETag)}
-	c.CRC64, c.HasCRC64 = crcOf(out.HashCRC64)
-	return c, nil
+	return committed(out.ETag, out.HashCRC64), nil
 }
 
 // Delete implements upload.Store.

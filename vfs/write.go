@@ -577,12 +577,17 @@ func (v *FS) Rmdir(ctx context.Context, dir, name string) error {
 	if err := v.wr.cfg.Store.Delete(ctx, v.key(p)+"/"); err != nil {
 		return err
 	}
+	v.dirGone(p)
+	return nil
+}
+
+// dirGone forgets directory p after its marker was deleted.
+func (v *FS) dirGone(p string) {
 	v.forget(p)
 	v.mu.Lock()
 	delete(v.dirs, p)
 	v.lookups[p] = lookupHit{at: time.Now()}
 	v.mu.Unlock()
-	return nil
 }
 
 // Rename renames dir/name to newDir/newName: a file by a server-side copy
@@ -617,12 +622,8 @@ func (v *FS) Rename(ctx context.Context, dir, name, newDir, newName string) erro
 		if err := v.wr.cfg.Store.Delete(ctx, v.key(src)+"/"); err != nil {
 			return err
 		}
-		v.forget(src)
+		v.dirGone(src)
 		v.forget(dst)
-		v.mu.Lock()
-		delete(v.dirs, src)
-		v.lookups[src] = lookupHit{at: time.Now()}
-		v.mu.Unlock()
 		return nil
 	}
 	c, err := v.wr.cfg.Store.Copy(ctx, upload.CopyRequest{Key: v.key(dst), SourceKey: v.key(src), IfMatch: e.ETag,
@@ -633,8 +634,8 @@ func (v *FS) Rename(ctx context.Context, dir, name, newDir, newName string) erro
 	if err := v.wr.cfg.Store.Delete(ctx, v.key(src)); err != nil {
 		return err
 	}
-	// The copy has the source's bytes (and ETag): move its cached blocks'
-	// claim by re-seeding is not needed, the next open fetches them.
+	// The target's blocks are fetched at its first read: the cache keys
+	// blocks by key and version.
 	v.gone(src)
 	v.forget(dst)
 	v.Gen(dst, c.ETag)

@@ -365,6 +365,21 @@ func (c *call) readUploadBody(isPart bool) ([]byte, bool) {
 	return b, true
 }
 
+// storePart records part n of upload u (only its size and CRC64 while
+// SetDiscardUploadData is on).
+func (s *Server) storePart(u *mpUpload, n int, body []byte) *mpPart {
+	p := &mpPart{data: body, size: int64(len(body)), crc64: crc64.Checksum(body, crcTable), modified: time.Now().UTC()}
+	p.etag = `"` + strings.ToUpper(hex.EncodeToString(md5Bytes(string(body)))) + `"`
+	w := s.writeState()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.discard {
+		p.data = nil
+	}
+	u.parts[n] = p
+	return p
+}
+
 func (c *call) uploadPart(q url.Values) {
 	u := c.findUpload(q)
 	if u == nil {
@@ -378,15 +393,7 @@ func (c *call) uploadPart(q url.Values) {
 	if !ok {
 		return
 	}
-	p := &mpPart{data: body, size: int64(len(body)), crc64: crc64.Checksum(body, crcTable), modified: time.Now().UTC()}
-	p.etag = `"` + strings.ToUpper(hex.EncodeToString(md5Bytes(string(body)))) + `"`
-	w := c.s.writeState()
-	w.mu.Lock()
-	if w.discard {
-		p.data = nil
-	}
-	u.parts[n] = p
-	w.mu.Unlock()
+	p := c.s.storePart(u, n, body)
 	h := c.w.Header()
 	h.Set("ETag", p.etag)
 	h.Set("x-oss-hash-crc64ecma", strconv.FormatUint(p.crc64, 10))
@@ -459,12 +466,7 @@ func (c *call) uploadPartCopy(q url.Values) {
 		c.fail(http.StatusInternalServerError, ossError{Code: "InternalError", Message: err.Error()})
 		return
 	}
-	p := &mpPart{data: body, size: int64(len(body)), crc64: crc64.Checksum(body, crcTable), modified: time.Now().UTC()}
-	p.etag = `"` + strings.ToUpper(hex.EncodeToString(md5Bytes(string(body)))) + `"`
-	w := c.s.writeState()
-	w.mu.Lock()
-	u.parts[n] = p
-	w.mu.Unlock()
+	p := c.s.storePart(u, n, body)
 	c.w.Header().Set("x-oss-hash-crc64ecma", strconv.FormatUint(p.crc64, 10))
 	c.xml(http.StatusOK, struct {
 		XMLName      xml.Name `xml:"CopyPartResult"`
