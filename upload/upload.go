@@ -272,9 +272,10 @@ func (w *Writer) addPart(num int, etag string) {
 	w.mu.Unlock()
 }
 
-// Write appends p, which must start at off == Size(). A write elsewhere
-// fails with ErrNotSequential and aborts the upload. It blocks while no
-// part buffer is free.
+// Write appends p, which must start at the end of what was written. A
+// write elsewhere fails with ErrNotSequential and aborts the upload. It
+// blocks while no part buffer is free; if ctx ends meanwhile it returns
+// what it took so far and ctx's error, and the upload goes on.
 func (w *Writer) Write(ctx context.Context, p []byte, off int64) (int, error) {
 	if w.closed {
 		return 0, ErrClosed
@@ -283,7 +284,9 @@ func (w *Writer) Write(ctx context.Context, p []byte, off int64) (int, error) {
 		return 0, err
 	}
 	if err := w.start(ctx); err != nil {
-		w.setErr(err)
+		if ctx.Err() == nil {
+			w.setErr(err)
+		}
 		return 0, err
 	}
 	if off != w.size {
@@ -333,27 +336,29 @@ func (w *Writer) initiate(ctx context.Context) error {
 	return nil
 }
 
-// sendPart hands the full buffer to a background upload.
+// sendPart hands the full buffer to a background upload. When ctx ends
+// first (the writer was interrupted), the part stays in the buffer for the
+// next call and the upload goes on.
 func (w *Writer) sendPart(ctx context.Context) error {
 	if err := w.initiate(ctx); err != nil {
-		w.setErr(err)
+		if ctx.Err() == nil {
+			w.setErr(err)
+		}
 		return err
 	}
 	if w.next > MaxParts {
 		w.setErr(ErrTooLarge)
 		return ErrTooLarge
 	}
+	select {
+	case w.e.inflight <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	b, num := w.buf, w.next
 	w.buf = nil
 	w.next++
 	w.crc = crc64ecma.Update(w.crc, *b)
-	select {
-	case w.e.inflight <- struct{}{}:
-	case <-ctx.Done():
-		w.e.putBuf(b)
-		w.setErr(ctx.Err())
-		return ctx.Err()
-	}
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()

@@ -493,3 +493,27 @@ func TestJournalRecordChecksum(t *testing.T) {
 		t.Fatal("torn record accepted")
 	}
 }
+
+func TestInterruptedWriteKeepsTheUpload(t *testing.T) {
+	f := newFake()
+	f.partGate = make(chan struct{})
+	e := New(f, Options{PartSize: part, Parallel: 1, Buffers: 2})
+	w := e.NewWriter("k", Mode{})
+	b := data(4*part + 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel) // a signal while it waits for a part
+	n, err := w.Write(ctx, b, 0)
+	if !errors.Is(err, context.Canceled) || n == 0 || n >= len(b) {
+		t.Fatalf("interrupted write: %d, %v", n, err)
+	}
+	close(f.partGate)
+	if _, err := w.Write(context.Background(), b[n:], int64(n)); err != nil {
+		t.Fatalf("write after the interruption: %v", err)
+	}
+	if _, err := w.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(f.objects["k"], b) {
+		t.Fatal("wrong bytes")
+	}
+}

@@ -152,24 +152,17 @@ func (v *FS) OpenWrite(ctx context.Context, p string, trunc bool) (*WriteHandle,
 	if trunc {
 		return v.newWriteHandle(p, upload.Mode{Overwrite: true}, Entry{Name: path.Base(p)})
 	}
-	h, err := v.newWriteHandle(p, upload.Mode{Overwrite: true}, e)
-	if err != nil {
-		return nil, err
-	}
-	h.mu.Lock()
-	h.size = e.Size
-	h.committed = e
-	h.seedOK = false
-	h.publish()
-	h.mu.Unlock()
-	return h, nil
+	return v.newWriteHandle(p, upload.Mode{Overwrite: true}, e)
 }
 
+// newWriteHandle registers a handle writing p, from nothing or (committed
+// has an ETag) after that version's bytes, which a commit's spool does not
+// hold, so such a file is not seeded into the cache.
 func (v *FS) newWriteHandle(p string, mode upload.Mode, committed Entry) (*WriteHandle, error) {
 	h := &WriteHandle{v: v, path: p, key: v.key(p), mode: mode, seedOK: true}
 	h.cond = sync.NewCond(&h.mu)
 	if committed.ETag != "" {
-		h.committed = committed
+		h.committed, h.size, h.seedOK = committed, committed.Size, false
 	}
 	h.publish()
 	v.wr.mu.Lock()
@@ -227,7 +220,9 @@ func (h *WriteHandle) Write(ctx context.Context, p []byte, off int64) (int, erro
 	}
 	if h.w == nil {
 		if err := h.begin(ctx); err != nil {
-			h.fail(err)
+			if ctx.Err() == nil {
+				h.fail(err)
+			}
 			return 0, err
 		}
 	}
@@ -239,11 +234,10 @@ func (h *WriteHandle) Write(ctx context.Context, p []byte, off int64) (int, erro
 		h.publish()
 		h.cond.Broadcast()
 	}
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		h.fail(err)
-		return n, err
 	}
-	return n, nil
+	return n, err
 }
 
 // begin starts an upload: a new object, or a new version built from the
