@@ -129,8 +129,7 @@ func (s *OSSStore) UploadPart(ctx context.Context, req upload.PartRequest) (uplo
 	if err != nil {
 		return upload.PartResult{}, err
 	}
-	c := committed(out.ETag, out.HashCRC64)
-	return upload.PartResult{ETag: c.ETag, CRC64: c.CRC64, HasCRC64: c.HasCRC64}, nil
+	return upload.PartResult(committed(out.ETag, out.HashCRC64)), nil
 }
 
 // UploadPartCopy implements upload.Store.
