@@ -217,9 +217,30 @@ func TestWriteNamespace(t *testing.T) {
 	if _, err := os.Stat(e.path("keep.txt")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("stat after unlink: %v", err)
 	}
+	// An empty directory is renamed by moving its marker.
+	if err := os.Mkdir(e.path("empty"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(e.path("empty"), e.path("moved")); err != nil {
+		t.Fatalf("rename of an empty dir: %v", err)
+	}
+	e.absent("empty/")
+	if _, ok := e.emu.Object(testBucket, "moved/"); !ok {
+		t.Fatal("renamed dir has no marker")
+	}
+	if st, err := os.Stat(e.path("moved")); err != nil || !st.IsDir() {
+		t.Fatalf("stat of the renamed dir: %v", err)
+	}
+	// A truncate to another size cannot be uploaded.
+	if err := os.Truncate(e.path("g"), 5); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("truncate to another size: %v, want EINVAL", err)
+	}
 	// chmod, chown, utimes: accepted, no effect.
 	if err := os.Chmod(e.path("g"), 0o600); err != nil {
 		t.Errorf("chmod: %v", err)
+	}
+	if err := os.Chown(e.path("g"), 1000, 1000); err != nil {
+		t.Errorf("chown: %v", err)
 	}
 	if err := os.Chtimes(e.path("g"), time.Now(), time.Now()); err != nil {
 		t.Errorf("utimes: %v", err)
