@@ -27,7 +27,7 @@ func TestWriteBigFileBoundedRSS(t *testing.T) {
 	e := newEnv(t)
 	e.emu.SetDiscardUploadData(true)
 	e.emu.SetUploadFaults(ossemu.UploadFaults{StallAfterBytes: 1, StallDuration: 300 * time.Millisecond})
-	e.mount("rw", "cache_size=64M") // seeds files up to 32M only: no spool for this one
+	e.mount("rw", "cache_size=64M") // seeds files up to 16M only: no spool for this one
 	pid := e.cmd.Process.Pid
 	resetPeakRSS(pid)
 	f, err := os.Create(e.path("big.bin"))

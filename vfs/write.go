@@ -6,9 +6,9 @@ package vfs
 //
 //   - A file being written exists in this mount from its create on (Lookup
 //     answers for it with the size written so far) but not in the bucket
-//     until it is committed, at the first flush (close) or fsync after a
-//     write. A later write at the end of the committed file starts a new
-//     version built from it (append), as for O_APPEND.
+//     until it is committed, at its first flush (close) or fsync. A later
+//     write at the end of the committed file starts a new version built
+//     from it (append), as for O_APPEND.
 //   - The committed version's bytes are seeded into the block cache under
 //     that version (its ETag, size, Last-Modified and block CRC64s), from
 //     a spool file kept while writing, so reading the file back sends only

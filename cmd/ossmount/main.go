@@ -289,9 +289,11 @@ func enableWrites(cfg *config.Config, store *fetcher.OSSStore, core *vfs.FS, log
 	case status == "Enabled":
 		log.Warn("bucket versioning is enabled: OSS ignores forbid-overwrite there, so a file created under a key someone else created meanwhile becomes its newest version (the other stays as a noncurrent version) instead of failing with EEXIST")
 	}
-	seed := int64(4 << 30)
+	// Written files are seeded into the cache from a spool file, copied
+	// at close: up to a quarter of the cache, 1 GiB at most.
+	seed := int64(1 << 30)
 	if cfg.CacheSize > 0 {
-		seed = cfg.CacheSize / 2
+		seed = min(seed, cfg.CacheSize/4)
 	}
 	core.EnableWrites(vfs.WriteConfig{Store: store, Engine: engine, AllowOverwrite: cfg.AllowOverwrite, AllowDelete: cfg.AllowDelete,
 		SpoolDir: vfs.SpoolDir(cfg.CacheDir), SeedLimit: seed})
