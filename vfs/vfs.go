@@ -45,6 +45,12 @@
 // keeps one page cache per version: OpenVersion fails with ErrStale when
 // the open finds a version other than the inode's, and the kernel looks
 // the name up again and opens the new generation's inode.
+//
+// # Writes
+//
+// With writes enabled (EnableWrites), files are created and written
+// sequentially through package upload, and committed at flush or fsync;
+// write.go keeps the namespace and the cache right around each commit.
 package vfs
 
 import (
