@@ -62,6 +62,9 @@ type WriteConfig struct {
 }
 
 // writes is the write state of an FS; nil while read-only.
+//
+// Lock order: WriteHandle.mu, then FS.mu (a commit updates the namespace);
+// writes.mu is taken alone.
 type writes struct {
 	cfg  WriteConfig
 	mu   sync.Mutex              // guards open; never held across a request
