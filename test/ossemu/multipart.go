@@ -52,8 +52,10 @@ type UploadFaults struct {
 	CorruptPartN int
 }
 
-// writeState is the emulator's multipart and versioning state.
+// writeState is the emulator's multipart and versioning state (the
+// Server's writes field).
 type writeState struct {
+	once       sync.Once
 	mu         sync.Mutex
 	uploads    map[string]*mpUpload // upload id -> upload
 	versioning map[string]string    // bucket -> "Enabled" | "Suspended"
@@ -79,14 +81,10 @@ type mpPart struct {
 	modified time.Time
 }
 
-var writes sync.Map // *Server -> *writeState
-
 func (s *Server) writeState() *writeState {
-	if w, ok := writes.Load(s); ok {
-		return w.(*writeState)
-	}
-	w, _ := writes.LoadOrStore(s, &writeState{uploads: map[string]*mpUpload{}, versioning: map[string]string{}})
-	return w.(*writeState)
+	w := &s.writes
+	w.once.Do(func() { w.uploads, w.versioning = map[string]*mpUpload{}, map[string]string{} })
+	return w
 }
 
 // SetUploadFaults replaces the upload fault configuration.

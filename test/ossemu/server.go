@@ -64,6 +64,8 @@ type Server struct {
 	faults  Faults
 	fstate  faultState
 
+	writes writeState // multipart.go
+
 	seq atomic.Uint64
 
 	srvMu  sync.Mutex
