@@ -61,6 +61,16 @@ type Config struct {
 	// file directly (FUSE passthrough).
 	Passthrough bool
 
+	// ReadWrite turns writes on (rw; mount.fuse3 passes rw for an fstab
+	// line without ro). AllowOverwrite lets a write replace an existing
+	// object, AllowDelete lets unlink delete one. Uploads go in parts of
+	// UploadPartSize, UploadParallel of them in flight.
+	ReadWrite      bool
+	AllowOverwrite bool
+	AllowDelete    bool
+	UploadPartSize int64
+	UploadParallel int
+
 	Revalidate  string // "etag" | "mtime"
 	MetadataTTL time.Duration
 	NegativeTTL time.Duration
@@ -103,6 +113,8 @@ func defaults() *Config {
 		KernelReadahead:     DefaultKernelReadahead,
 		Passthrough:         true,
 		Parallel:            DefaultParallel,
+		UploadPartSize:      DefaultUploadPartSize,
+		UploadParallel:      DefaultUploadParallel,
 		Revalidate:          DefaultRevalidate,
 		MetadataTTL:         DefaultMetadataTTL,
 		NegativeTTL:         DefaultNegativeTTL,

@@ -6,7 +6,8 @@
 // long flag twin for every option (--cache-dir DIR = -o cache_dir=DIR).
 // Options that belong to mount(8), systemd or the generic mount flags that
 // mount.fuse3 adds (_netdev, nofail, x-systemd.*, nodev, nosuid, ...) are
-// accepted and ignored; "rw" is refused because the mount is read-only.
+// accepted and ignored. The mount is read-only unless rw is given; mount.fuse3
+// passes rw for an fstab line without ro, so such a line mounts writable.
 //
 // Parse handles syntax and single-option values and fills in defaults from
 // the environment; Validate checks the combination. Credentials come from

@@ -44,6 +44,12 @@ const (
 	// Random and small-file readers fetch only what they read, so a
 	// higher bound costs them nothing.
 	DefaultParallel = 64
+	// Uploads: 8 MiB parts, 4 in flight (the part buffers, 6 of them,
+	// bound the memory writes take to 48 MiB).
+	DefaultUploadPartSize = 8 * MiB
+	DefaultUploadParallel = 4
+	MinUploadPartSize     = 100 * KiB
+	MaxUploadPartSize     = 1 * GiB
 )
 
 type kind int
@@ -281,6 +287,13 @@ func checkPartSize(n int64) string {
 	return ""
 }
 
+func checkUploadPartSize(n int64) string {
+	if n < MinUploadPartSize || n > MaxUploadPartSize {
+		return "must be between 100K and 1G"
+	}
+	return ""
+}
+
 func checkKernelReadahead(n int64) string {
 	if n > 64*MiB {
 		return "must be at most 64M"
@@ -327,6 +340,7 @@ const (
 	groupConn  = "Connection and credentials"
 	groupCache = "Cache and fetching"
 	groupPerm  = "Ownership and permissions"
+	groupWrite = "Writes"
 	groupProc  = "Process and logging"
 )
 
@@ -421,14 +435,24 @@ var options = []*option{
 	{name: "nonempty", kind: kindBool, def: "off", group: groupPerm,
 		help:    "allow mounting over a non-empty directory",
 		setBool: boolOpt(func(c *Config) *bool { return &c.Nonempty }), get: getBool(func(c *Config) *bool { return &c.Nonempty })},
-	{name: "ro", kind: kindBool, def: "on", group: groupPerm,
-		help: "accepted for fstab; the mount is always read-only (rw is refused)",
-		setBool: func(c *Config, b bool) error {
-			if !b {
-				return errReadOnly("ro=false")
-			}
-			return nil
-		}, get: func(*Config) (string, bool) { return "", false }},
+	{name: "ro", kind: kindBool, def: "on", group: groupWrite,
+		help:    "read-only (the default on the command line); any change fails with EROFS",
+		setBool: func(c *Config, b bool) error { c.ReadWrite = !b; return nil }, get: func(*Config) (string, bool) { return "", false }},
+	{name: "rw", kind: kindBool, def: "off", group: groupWrite,
+		help:    "writable: new files are uploaded at close/fsync (mount.fuse3 passes rw for an fstab line without ro)",
+		setBool: func(c *Config, b bool) error { c.ReadWrite = b; return nil }, get: getBool(func(c *Config) *bool { return &c.ReadWrite })},
+	{name: "allow_overwrite", kind: kindBool, def: "off", group: groupWrite,
+		help:    "with rw: let a write replace or append to an existing object (else create-only: EEXIST)",
+		setBool: boolOpt(func(c *Config) *bool { return &c.AllowOverwrite }), get: getBool(func(c *Config) *bool { return &c.AllowOverwrite })},
+	{name: "allow_delete", kind: kindBool, def: "off", group: groupWrite,
+		help:    "with rw: let unlink delete objects (else EPERM)",
+		setBool: boolOpt(func(c *Config) *bool { return &c.AllowDelete }), get: getBool(func(c *Config) *bool { return &c.AllowDelete })},
+	{name: "upload_part_size", kind: kindSize, arg: "SIZE", def: FormatSize(DefaultUploadPartSize), group: groupWrite,
+		help: "bytes per uploaded part (100K..1G); files smaller than one part go up in one request",
+		set:  sizeOpt("upload_part_size", func(c *Config) *int64 { return &c.UploadPartSize }, checkUploadPartSize), get: getSize(func(c *Config) *int64 { return &c.UploadPartSize })},
+	{name: "upload_parallel", kind: kindInt, arg: "N", def: strconv.Itoa(DefaultUploadParallel), group: groupWrite,
+		help: fmt.Sprintf("parts uploaded at once across the mount (1..%d); memory for writes is (N+2) × upload_part_size", MaxParallel),
+		set:  intOpt("upload_parallel", func(c *Config) *int { return &c.UploadParallel }, 1, MaxParallel), get: getInt(func(c *Config) *int { return &c.UploadParallel })},
 
 	{name: "foreground", kind: kindBool, def: "off", group: groupProc,
 		help:    "stay in the foreground and log to stderr (-f)",
@@ -487,8 +511,4 @@ var ignoredOptions = map[string]bool{
 // user mount.
 func isIgnored(key string) bool {
 	return ignoredOptions[key] || strings.HasPrefix(key, "x-") || key == "comment"
-}
-
-func errReadOnly(what string) error {
-	return fmt.Errorf("option %s: ossmount is read-only; use ro (fstab: add ro to the options)", what)
 }

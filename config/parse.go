@@ -60,9 +60,9 @@ func Parse(args []string, env func(string) string) (*Config, error) {
 					c.DebugFUSE, c.set["debug_fuse"] = true, true
 					c.Foreground, c.set["foreground"] = true, true
 				case 'r':
-					// mount(8)'s -r: read-only, as always.
+					c.ReadWrite = false // mount(8)'s -r: read-only
 				case 'w':
-					return nil, errReadOnly("-w")
+					c.ReadWrite, c.set["rw"] = true, true // mount(8)'s -w
 				case 's', 'n', 'v':
 					// mount(8) helper flags (sloppy, no mtab, verbose): nothing to do.
 				case 'o':
@@ -116,8 +116,8 @@ func (c *Config) applyFlag(arg, name, val string, hasVal bool, next func() (stri
 	switch key {
 	case "read_only":
 		key = "ro"
-	case "rw", "read_write":
-		return errReadOnly(arg)
+	case "read_write":
+		key = "rw"
 	}
 	o := optionByName[key]
 	if o == nil {
@@ -176,9 +176,6 @@ func (c *Config) applyOptions(s string) error {
 }
 
 func (c *Config) applyOption(el, key, val string, hasVal bool) error {
-	if key == "rw" {
-		return errReadOnly("rw")
-	}
 	if isIgnored(key) {
 		return nil
 	}
@@ -291,9 +288,15 @@ func (c *Config) finish(env func(string) string) {
 	}
 	if !c.set["file_mode"] {
 		c.FileMode = 0o444 &^ c.Umask
+		if c.ReadWrite {
+			c.FileMode = 0o644 &^ c.Umask
+		}
 	}
 	if !c.set["dir_mode"] {
 		c.DirMode = 0o555 &^ c.Umask
+		if c.ReadWrite {
+			c.DirMode = 0o755 &^ c.Umask
+		}
 	}
 	if c.AllowOther && !c.set["default_permissions"] {
 		c.DefaultPermissions = true

@@ -57,6 +57,9 @@ func (c *Config) Validate() error {
 	if c.Parallel < 1 || c.Parallel > MaxParallel {
 		return fmt.Errorf("parallel %d must be between 1 and %d", c.Parallel, MaxParallel)
 	}
+	if (c.AllowOverwrite || c.AllowDelete) && !c.ReadWrite {
+		return errors.New("allow_overwrite and allow_delete need rw (the mount is read-only)")
+	}
 	if c.Retries < 0 || c.Retries > MaxRetries {
 		return fmt.Errorf("retries %d must be between 0 and %d", c.Retries, MaxRetries)
 	}

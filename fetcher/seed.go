@@ -1,5 +1,10 @@
 package fetcher
 
+import (
+	"errors"
+	"io"
+)
+
 // Seed takes what the open's GET brought of a new version, the first
 // len(b) bytes, so that no byte is fetched twice. A whole block 0 is
 // written to the cache. A shorter start (the open's GET is kept small, so
@@ -38,4 +43,21 @@ func (f *Fetcher) OpenFetched(ra *Readahead, o *Object, n int64) {
 		last = int(max(f.cfg.PartSize/o.BlockSize, 1)) - 1
 	}
 	ra.mark(o, 0, last, false)
+}
+
+// SeedWritten writes the whole of o, read from src, into the cache: the
+// bytes of a file written through this mount, committed as version o. The
+// fetcher stays the cache's only writer. It stops at the first error.
+func (f *Fetcher) SeedWritten(o *Object, src io.ReaderAt) error {
+	buf := make([]byte, o.BlockSize)
+	for b := range o.numBlocks() {
+		off, n := o.blockSpan(b)
+		if _, err := src.ReadAt(buf[:n], off); err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		if err := o.Blocks.WriteBlock(b, buf[:n]); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -46,7 +46,7 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 		// go-fuse keeps the first node it made for this generation: its
 		// version's attributes are the ones to report.
 		if f, ok := child.Operations().(*fileNode); ok {
-			e = f.entry
+			e = f.version()
 		}
 		d.m.fileAttr(e, ino, &out.Attr)
 	}

@@ -18,7 +18,25 @@ func errnoOf(err error) syscall.Errno {
 		return 0
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return syscall.EINTR
-	case errors.Is(err, vfs.ErrStale), errors.Is(err, store.ErrChanged):
+	case errors.Is(err, vfs.ErrReadOnly):
+		return syscall.EROFS
+	case errors.Is(err, vfs.ErrExists), errors.Is(err, vfs.ErrUploadExists):
+		return syscall.EEXIST
+	case errors.Is(err, vfs.ErrNotSequential):
+		return syscall.EINVAL
+	case errors.Is(err, vfs.ErrNotEmpty):
+		return syscall.ENOTEMPTY
+	case errors.Is(err, vfs.ErrCrossDevice):
+		return syscall.EXDEV
+	case errors.Is(err, vfs.ErrNotAllowed):
+		return syscall.EPERM
+	case errors.Is(err, vfs.ErrIsDir):
+		return syscall.EISDIR
+	case errors.Is(err, vfs.ErrBusy):
+		return syscall.EBUSY
+	case errors.Is(err, vfs.ErrTooLarge):
+		return syscall.EFBIG
+	case errors.Is(err, vfs.ErrStale), errors.Is(err, store.ErrChanged), errors.Is(err, vfs.ErrSourceChanged):
 		return syscall.ESTALE
 	case errors.Is(err, store.ErrNotFound):
 		return syscall.ENOENT

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -27,7 +28,15 @@ type fileNode struct {
 	gofs.Inode
 	m     *mount
 	path  string
-	entry vfs.Entry // the version: immutable
+	// entry is the node's version. Only the node's own writes change it
+	// (write.go): a commit through the node makes its bytes the version
+	// the node stands for. A read-only node's entry never changes.
+	mu    sync.Mutex
+	entry vfs.Entry
+
+	// moved: renamed away (write.go); its path is no longer its name, so
+	// it answers ESTALE and the kernel looks the new name up again.
+	moved atomic.Bool
 
 	// The kernel runs the open files of an inode either all through its
 	// page cache ("cached") or all through one backing file
@@ -47,23 +56,47 @@ type fileNode struct {
 	backing     *vfs.Backing
 }
 
+// version returns the version the node stands for.
+func (f *fileNode) version() vfs.Entry {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.entry
+}
+
+// setEntry makes e the node's version (write.go, after a commit).
+func (f *fileNode) setEntry(e vfs.Entry) {
+	f.mu.Lock()
+	f.entry = e
+	f.mu.Unlock()
+}
+
 func (f *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	if err := f.m.v.Current(ctx, f.path, f.entry.ETag); err != nil {
+	if w, ok := fh.(*writeHandle); ok {
+		return w.getattr(out)
+	}
+	if f.moved.Load() {
+		return syscall.ESTALE
+	}
+	e := f.version()
+	if err := f.m.v.Current(ctx, f.path, e.ETag); err != nil {
 		return f.m.errno("getattr", f.path, err)
 	}
-	f.m.fileAttr(f.entry, f.m.v.Ino(f.path, false), &out.Attr)
+	f.m.fileAttr(e, f.m.v.Ino(f.path, false), &out.Attr)
 	out.SetTimeout(f.m.opts.AttrTTL)
 	return 0
 }
 
 func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if f.moved.Load() {
+		return nil, 0, syscall.ESTALE
+	}
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
-		return nil, 0, syscall.EROFS
+		return f.openWrite(ctx, flags) // write.go
 	}
 	// Another version than this inode's answers ESTALE: the kernel then
 	// retries the open after a fresh lookup, which makes the new
 	// version's inode.
-	h, res, err := f.m.v.OpenVersion(ctx, f.path, f.entry)
+	h, res, err := f.m.v.OpenVersion(ctx, f.path, f.version())
 	if err != nil {
 		return nil, 0, f.m.errno("open", f.path, err)
 	}

@@ -12,7 +12,6 @@
 package fs
 
 import (
-	"context"
 	"log"
 	"log/slog"
 	"sync/atomic"
@@ -51,15 +50,18 @@ type mount struct {
 	passthrough atomic.Bool
 }
 
-// Mount mounts v at mountpoint, read-only, and returns once the kernel
-// serves it.
+// Mount mounts v at mountpoint (read-only unless v is writable) and
+// returns once the kernel serves it.
 func Mount(mountpoint string, v *vfs.FS, opts Options) (*fuse.Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	m := &mount{v: v, opts: opts}
 	root := &dirNode{m: m, path: ""}
-	mo := []string{"ro"}
+	var mo []string
+	if !v.Writable() {
+		mo = append(mo, "ro")
+	}
 	if opts.DefaultPerms {
 		mo = append(mo, "default_permissions")
 	}
@@ -177,21 +179,6 @@ var (
 	_ gofs.FileReleasedirer = (*dirHandle)(nil)
 )
 
-// Every change is refused: the mount is read-only (the kernel already
-// refuses most of them because of the "ro" mount option).
-
-func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
-	return nil, nil, 0, syscall.EROFS
-}
-func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	return nil, syscall.EROFS
-}
-func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno { return syscall.EROFS }
-func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno  { return syscall.EROFS }
-func (d *dirNode) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
-	return syscall.EROFS
-}
-
 var (
 	_ gofs.NodeGetattrer   = (*fileNode)(nil)
 	_ gofs.NodeSetattrer   = (*fileNode)(nil)
@@ -199,10 +186,6 @@ var (
 	_ gofs.NodeGetxattrer  = (*fileNode)(nil)
 	_ gofs.NodeListxattrer = (*fileNode)(nil)
 )
-
-func (f *fileNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	return syscall.EROFS
-}
 
 var _ gofs.FilePassthroughFder = (*backedHandle)(nil)
 

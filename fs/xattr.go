@@ -94,10 +94,11 @@ func listxattrReply(x map[string]string, dest []byte) (uint32, syscall.Errno) {
 }
 
 func (f *fileNode) xattrs(ctx context.Context) (map[string]string, syscall.Errno) {
-	if err := f.m.v.Current(ctx, f.path, f.entry.ETag); err != nil {
+	e := f.version()
+	if err := f.m.v.Current(ctx, f.path, e.ETag); err != nil {
 		return nil, f.m.errno("getxattr", f.path, err)
 	}
-	x, err := f.m.v.Xattrs(ctx, f.path, f.entry)
+	x, err := f.m.v.Xattrs(ctx, f.path, e)
 	if err != nil {
 		return nil, f.m.errno("getxattr", f.path, err)
 	}

@@ -364,7 +364,7 @@ func TestMountFailures(t *testing.T) {
 		{"credentials file readable by others", nil, testBucket, e.mnt, "endpoint=" + e.url + ",credentials_file=" + looseCred + "," + base, "chmod 600"},
 		{"unknown option", envCreds, testBucket, e.mnt, "endpoint=" + e.url + ",frobnicate=1," + base, "frobnicate"},
 		{"bad value", envCreds, testBucket, e.mnt, "endpoint=" + e.url + ",cache_size=lots," + base, "cache_size"},
-		{"rw refused", envCreds, testBucket, e.mnt, "endpoint=" + e.url + ",rw," + base, "rw"},
+		{"allow_overwrite without rw", envCreds, testBucket, e.mnt, "endpoint=" + e.url + ",allow_overwrite," + base, "need rw"},
 		{"mountpoint missing", envCreds, testBucket, filepath.Join(dir, "absent"), "endpoint=" + e.url + "," + base, "does not exist"},
 		{"mountpoint not empty", envCreds, testBucket, nonEmpty, "endpoint=" + e.url + "," + base, "not empty"},
 		{"mountpoint not a directory", envCreds, testBucket, notDir, "endpoint=" + e.url + "," + base, "not a directory"},

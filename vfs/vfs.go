@@ -60,6 +60,12 @@
 // resolution). An empty version is asked for without a Range (none can be
 // satisfied) and remembered (FS.empties), so that its reopen is a
 // conditional request like any other's.
+//
+// # Writes
+//
+// With writes enabled (EnableWrites), files are created and written
+// sequentially through package upload, and committed at flush or fsync;
+// write.go keeps the namespace and the cache right around each commit.
 package vfs
 
 import (
@@ -146,6 +152,7 @@ type FS struct {
 
 	openFlight singleflight.Group // revalidations in flight, by key and conditions
 	links      linkTargets        // symbolic links' targets (symlink.go)
+	wr         *writes            // nil: read-only (write.go)
 }
 
 type inoKey struct {
@@ -268,6 +275,9 @@ func (v *FS) lookupEntry(ctx context.Context, dir, name string) (Entry, error) {
 		return Entry{}, store.ErrNotFound
 	}
 	p := path.Join(dir, name)
+	if e, ok := v.pendingEntry(p); ok { // being written (write.go)
+		return e, nil
+	}
 	now := time.Now()
 	v.mu.Lock()
 	l := v.dirs[dir]

@@ -36,6 +36,7 @@ import (
 	ossfs "github.com/ossmount/ossmount/fs"
 	"github.com/ossmount/ossmount/store"
 	ossstore "github.com/ossmount/ossmount/store/oss"
+	"github.com/ossmount/ossmount/upload"
 	"github.com/ossmount/ossmount/vfs"
 )
 
@@ -198,6 +199,12 @@ func run(cfg *config.Config, ready io.WriteCloser) (err error) {
 		MetadataTTL: cfg.MetadataTTL, NegativeTTL: cfg.NegativeTTL, Logger: log,
 		ControlSocket: control.SocketPath(cfg.CacheDir),
 	}, store, fetch, cache)
+	if cfg.ReadWrite {
+		if err := enableWrites(cfg, store, core, log); err != nil {
+			cache.Close()
+			return err
+		}
+	}
 	fsName := cfg.Bucket
 	if cfg.Prefix != "" {
 		fsName += ":/" + strings.TrimSuffix(cfg.Prefix, "/")
@@ -279,6 +286,45 @@ func readaheadWindow(cfg *config.Config, cache *blockcache.Cache) (int64, string
 		"less than two readahead windows of %s: %s; raise cache_size or lower min_free",
 		control.Bytes(capacity), control.Bytes(cfg.CacheSize), cfg.CacheDir, control.Bytes(cfg.MinFree),
 		control.Bytes(full), cut)
+}
+
+// enableWrites makes the mount writable: the upload engine, its journal in
+// the cache dir (whose orphans, uploads a killed daemon left, are aborted
+// now), and what the bucket's versioning means for create-only writes.
+func enableWrites(cfg *config.Config, store *ossstore.Store, core *vfs.FS, log *slog.Logger) error {
+	journal, err := upload.OpenJournal(vfs.JournalDir(cfg.CacheDir), log)
+	if err != nil {
+		return err
+	}
+	engine := upload.New(store, upload.Options{PartSize: cfg.UploadPartSize, Parallel: cfg.UploadParallel, Journal: journal, Logger: log})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	switch n, others, err := engine.AbortOrphans(ctx, cfg.Prefix); {
+	case err != nil:
+		log.Warn("cannot abort the uploads a previous mount left unfinished; the next mount tries again", "err", err)
+	default:
+		if n > 0 {
+			log.Info("aborted uploads a previous mount left unfinished", "count", n)
+		}
+		if others > 0 {
+			log.Info("multipart uploads in progress under the mounted prefix that this cache dir did not start: left alone (an OSS lifecycle rule can expire unfinished uploads)", "count", others)
+		}
+	}
+	switch status, err := store.Versioning(ctx); {
+	case err != nil:
+		log.Debug("bucket versioning status unknown", "err", err)
+	case status == "Enabled":
+		log.Warn("bucket versioning is enabled: OSS ignores forbid-overwrite there, so a file created under a key someone else created meanwhile becomes its newest version (the other stays as a noncurrent version) instead of failing with EEXIST")
+	}
+	// Written files are seeded into the cache from a spool file, copied
+	// at close: up to a quarter of the cache, 1 GiB at most.
+	seed := int64(1 << 30)
+	if cfg.CacheSize > 0 {
+		seed = min(seed, cfg.CacheSize/4)
+	}
+	core.EnableWrites(vfs.WriteConfig{Store: store, Engine: engine, AllowOverwrite: cfg.AllowOverwrite, AllowDelete: cfg.AllowDelete,
+		SpoolDir: vfs.SpoolDir(cfg.CacheDir), SeedLimit: seed})
+	return nil
 }
 
 // setKernelReadahead sets the mount's readahead in the kernel (its backing

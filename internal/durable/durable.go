@@ -5,6 +5,7 @@ package durable
 
 import (
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -41,4 +42,35 @@ func SyncDir(dir string) error {
 		err = cerr
 	}
 	return err
+}
+
+// WriteFile replaces file p with data durably: a temporary file in p's
+// directory, written, fsynced, renamed over p, then the directory
+// fsynced. A crash leaves either the old file or the new one (and perhaps
+// a temporary file named ".tmp-*", which its owner deletes).
+func WriteFile(p string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(p)
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	err = f.Chmod(perm)
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return SyncDir(dir)
 }

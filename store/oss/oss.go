@@ -102,6 +102,8 @@ func New(cfg Config) (*Store, error) {
 		WithCredentialsProvider(prov).
 		WithUsePathStyle(pathStyle).
 		WithRetryMaxAttempts(1).
+		// Uploads are checked by the upload engine (oss_write.go).
+		WithDisableUploadCRC64Check(true).
 		WithHttpClient(httpClient)
 	log := cfg.Logger
 	if log == nil {

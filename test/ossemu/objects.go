@@ -266,8 +266,7 @@ const maxPutSize = 5 << 30
 
 func (c *call) putObject() {
 	r := c.r
-	if strings.EqualFold(r.Header.Get("x-oss-forbid-overwrite"), "true") && c.s.lookup(c.bucket, c.key) != nil {
-		c.fail(http.StatusConflict, ossError{Code: "FileAlreadyExists", Message: "The object you specified already exists and can not be overwritten."})
+	if c.forbidden() {
 		return
 	}
 	var opts []PutOption
@@ -291,13 +290,8 @@ func (c *call) putObject() {
 	if len(meta) > 0 {
 		opts = append(opts, WithMetadata(meta))
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxPutSize+1))
-	if err != nil {
-		c.fail(http.StatusBadRequest, ossError{Code: "IncompleteBody", Message: "The request body could not be read: " + err.Error()})
-		return
-	}
-	if len(body) > maxPutSize {
-		c.fail(http.StatusBadRequest, ossError{Code: "EntityTooLarge", Message: "Your proposed upload exceeds the maximum allowed object size."})
+	body, ok := c.readUploadBody(false)
+	if !ok {
 		return
 	}
 	sum := md5.Sum(body)

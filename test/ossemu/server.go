@@ -64,6 +64,8 @@ type Server struct {
 	faults  Faults
 	fstate  faultState
 
+	writes writeState // multipart.go
+
 	seq atomic.Uint64
 
 	srvMu  sync.Mutex
@@ -429,6 +431,9 @@ func (s *Server) route(c *call) {
 			c.fail(http.StatusNotFound, ossError{Code: "NoSuchBucket"})
 			return
 		}
+		if c.writeBucketRoute(acl, q) { // multipart.go
+			return
+		}
 		if sub := hasAny(q, unsupportedBucketSub); sub != "" {
 			c.notImplemented(ossError{Code: "NotImplemented", Message: "The emulator does not implement ?" + sub + "."})
 			return
@@ -485,6 +490,9 @@ func (s *Server) route(c *call) {
 		c.symlink(acl)
 		return
 	}
+	if c.writeObjectRoute(acl, q) { // multipart.go
+		return
+	}
 	if sub := hasAny(q, unsupportedObjectSub); sub != "" {
 		c.notImplemented(ossError{Code: "NotImplemented", Message: "The emulator does not implement ?" + sub + "."})
 		return
@@ -502,10 +510,6 @@ func (s *Server) route(c *call) {
 		}
 	case http.MethodPut:
 		c.setOp("PutObject")
-		if r.Header.Get("x-oss-copy-source") != "" {
-			c.notImplemented(ossError{Code: "NotImplemented", Message: "The emulator does not implement CopyObject."})
-			return
-		}
 		if c.authorize(acl, true) {
 			c.putObject()
 		}
