@@ -15,6 +15,7 @@ import (
 	"context"
 	"log"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -49,6 +50,29 @@ type mount struct {
 	// kernel from the cache file directly (Options.Passthrough, and the
 	// kernel accepted a backing file at mount).
 	passthrough atomic.Bool
+	// server registers and unregisters the backing files (fileNode).
+	server *fuse.Server
+	// backingIDs hands the backing ID of a passthrough open from
+	// fileNode.Open to bridge.Open, keyed by the OPEN request's cancel
+	// channel (unique among the requests in flight).
+	backingIDs sync.Map // <-chan struct{} → int32
+}
+
+// bridge is go-fuse's node bridge plus what its node API cannot say: the
+// backing ID of a passthrough open, which fileNode.Open registers and
+// counts itself (see fileNode.ioMu for why not go-fuse).
+type bridge struct {
+	fuse.RawFileSystem
+	m *mount
+}
+
+func (b *bridge) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
+	st := b.RawFileSystem.Open(cancel, in, out)
+	if id, ok := b.m.backingIDs.LoadAndDelete(cancel); ok && st.Ok() {
+		out.BackingID = id.(int32)
+		out.OpenFlags = out.OpenFlags&^fuse.FOPEN_KEEP_CACHE | fuse.FOPEN_PASSTHROUGH
+	}
+	return st
 }
 
 // Mount mounts v at mountpoint, read-only, and returns once the kernel
@@ -68,7 +92,7 @@ func Mount(mountpoint string, v *vfs.FS, opts Options) (*fuse.Server, error) {
 	}
 	attr, neg := opts.AttrTTL, opts.NegativeTTL
 	fuseLog := goFuseLogger(opts.Logger)
-	server, err := gofs.Mount(mountpoint, root, &gofs.Options{
+	gopts := &gofs.Options{
 		MountOptions: fuse.MountOptions{
 			FsName:       opts.FsName,
 			Name:         "ossmount",
@@ -97,8 +121,15 @@ func Mount(mountpoint string, v *vfs.FS, opts Options) (*fuse.Server, error) {
 		// comparing (dev, ino) take for "no inode".
 		RootStableAttr: &gofs.StableAttr{Ino: v.Ino("", true)},
 		Logger:         fuseLog,
-	})
+	}
+	// What gofs.Mount does, with the node bridge wrapped (see bridge).
+	server, err := fuse.NewServer(&bridge{RawFileSystem: gofs.NewNodeFS(root, gopts), m: m}, mountpoint, &gopts.MountOptions)
 	if err != nil {
+		return nil, err
+	}
+	m.server = server // before Serve: no request can come earlier
+	go server.Serve()
+	if err := server.WaitMount(); err != nil {
 		return nil, err
 	}
 	if opts.Passthrough {
@@ -203,8 +234,6 @@ var (
 func (f *fileNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	return syscall.EROFS
 }
-
-var _ gofs.FilePassthroughFder = (*backedHandle)(nil)
 
 var (
 	_ gofs.FileReader   = (*handle)(nil)
