@@ -7,8 +7,12 @@
 // What it does keep is the kernel's protocol state: with FUSE passthrough
 // a file whose version the core can back (vfs.Handle.Backing) is opened
 // with the cache file as its backing file, so the kernel reads it without
-// us; the kernel's rule that an inode's open files are all passthrough or
-// all cached is kept per node (fileNode.ioMu).
+// us; the kernel's rules that an inode's open files are all passthrough or
+// all cached, and that its passthrough files share one backing file, are
+// kept per node (fileNode.ioMu), which registers the backing file itself:
+// go-fuse's own registration miscounts its users (see fileNode), and its
+// node API has no way to name a backing ID, so the raw bridge is wrapped to
+// put it in the OPEN reply (bridge).
 package fs
 
 import (
