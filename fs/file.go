@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -40,20 +41,35 @@ type fileNode struct {
 
 	// The kernel runs the open files of an inode either all through its
 	// page cache ("cached") or all through one backing file
-	// (passthrough), and fails an open (EIO) that would mix the two. So
-	// an open takes the mode of the files already open: passthrough only
-	// when none is open cached. ioMu guards the counts below and is held
-	// across that choice. The files are counted from our reply to OPEN to
-	// their RELEASE, which the kernel sends after it has let go of the
-	// mode, so the counts never miss a file the kernel still has open.
+	// (passthrough), and fails an open (EIO) that would mix the two, or
+	// that names another backing file than the one the inode's open
+	// passthrough files use. So an open takes the mode of the files
+	// already open: passthrough only when none is open cached, and then
+	// with the backing ID of the others. ioMu guards the fields below and
+	// is held across that choice. The files are counted from our reply to
+	// OPEN to their RELEASE, which the kernel sends after it has let go of
+	// the file's mode and backing file, so the counts never miss a file
+	// the kernel still has open, and the backing ID stays registered while
+	// any passthrough file may use it.
+	//
+	// The backing file is registered here rather than by go-fuse
+	// (FilePassthroughFder): go-fuse counts the users of a node's backing
+	// ID per RELEASE of any file of the node, cached ones included, so a
+	// cached file released just after the node turned passthrough took a
+	// passthrough file's count; go-fuse then unregistered the ID while
+	// that file was open, registered a new one for the next open, and the
+	// kernel failed that open with EIO (-EBUSY in
+	// fuse_inode_uncached_io_start: "deny conflicting backing files").
+	//
 	// backing is the cache file the passthrough files read, opened (and
-	// its version pinned) by the first of them and closed by the last;
-	// nil exactly when backedOpens is 0. go-fuse registers it with the
-	// kernel once per inode, and later passthrough opens share it.
+	// its version pinned) by the first of them and closed by the last, and
+	// backingID its registration with the kernel; both are nil/0 exactly
+	// when backedOpens is 0.
 	ioMu        sync.Mutex
 	cachedOpens int
 	backedOpens int
 	backing     *vfs.Backing
+	backingID   int32
 }
 
 // version returns the version the node stands for.
@@ -104,13 +120,21 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	if res.KeepCache {
 		fl |= fuse.FOPEN_KEEP_CACHE
 	}
+	// The backing ID reaches the kernel through bridge.Open, which finds
+	// it under this request's cancel channel.
+	fc, inRequest := ctx.(*fuse.Context)
 	f.ioMu.Lock()
 	defer f.ioMu.Unlock()
-	if f.m.passthrough.Load() && f.backedOpens == 0 && f.cachedOpens == 0 {
-		f.backing = h.Backing()
+	if inRequest && f.m.passthrough.Load() && f.backedOpens == 0 && f.cachedOpens == 0 {
+		f.registerBacking(h)
 	}
 	if f.backing != nil {
+		if !inRequest {
+			h.Release()
+			return nil, 0, f.m.errno("open", f.path, errors.New("a passthrough open outside a FUSE request"))
+		}
 		f.backedOpens++
+		f.m.backingIDs.Store(fc.Cancel, f.backingID)
 		if flags&syscall.O_DIRECT != 0 {
 			// O_DIRECT asks to bypass caches, and a passthrough read
 			// would go to the disk under the cache file: with
@@ -119,10 +143,28 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 			// passthrough flag on every open of the inode).
 			fl |= fuse.FOPEN_DIRECT_IO
 		}
-		return &backedHandle{handle{h: h, node: f}}, fl, 0
+		return &backedHandle{handle{h: h, node: f}}, fl &^ fuse.FOPEN_KEEP_CACHE, 0
 	}
 	f.cachedOpens++
 	return &handle{h: h, node: f}, fl, 0
+}
+
+// registerBacking opens the cache file of h's version as the node's
+// backing file and registers it with the kernel, if the version qualifies
+// (vfs.Handle.Backing). The caller holds ioMu and has no passthrough file
+// open.
+func (f *fileNode) registerBacking(h *vfs.Handle) {
+	b := h.Backing()
+	if b == nil {
+		return
+	}
+	id, errno := f.m.server.RegisterBackingFd(&fuse.BackingMap{Fd: int32(b.Fd())})
+	if errno != 0 {
+		f.m.opts.Logger.Debug("the kernel refused the cache file as a backing file; reading through the daemon", "path", f.path, "err", errno)
+		b.Close()
+		return
+	}
+	f.backing, f.backingID = b, id
 }
 
 // handle is an open file, counted in its node's mode (see fileNode.ioMu).
@@ -131,32 +173,31 @@ type handle struct {
 	node *fileNode
 }
 
-// backedHandle is a file the kernel reads from the cache file directly
-// (FUSE passthrough); go-fuse registers the backing file with the kernel
-// at the first open of the inode and shares it with the later ones.
+// backedHandle is a file the kernel reads from the node's backing file
+// directly (FUSE passthrough).
 type backedHandle struct {
 	handle
 }
 
-func (h *backedHandle) PassthroughFd() (int, bool) {
-	f := h.node
-	f.ioMu.Lock()
-	defer f.ioMu.Unlock()
-	if f.backing == nil {
-		return 0, false
-	}
-	return f.backing.Fd(), true
-}
-
 func (h *backedHandle) Release(ctx context.Context) syscall.Errno {
 	f := h.node
-	var last *vfs.Backing
+	var (
+		last *vfs.Backing
+		id   int32
+	)
 	f.ioMu.Lock()
 	if f.backedOpens--; f.backedOpens == 0 {
 		last, f.backing = f.backing, nil
+		id, f.backingID = f.backingID, 0
 	}
 	f.ioMu.Unlock()
 	if last != nil {
+		// The kernel has let go of every passthrough file of the node
+		// (each was RELEASEd), so a new open may register another
+		// backing file meanwhile.
+		if errno := f.m.server.UnregisterBackingFd(id); errno != 0 {
+			f.m.opts.Logger.Debug("unregistering a backing file", "path", f.path, "err", errno)
+		}
 		last.Close() // unpins: may evict (disk I/O), so not under ioMu
 	}
 	h.h.Release()

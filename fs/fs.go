@@ -7,13 +7,18 @@
 // What it does keep is the kernel's protocol state: with FUSE passthrough
 // a file whose version the core can back (vfs.Handle.Backing) is opened
 // with the cache file as its backing file, so the kernel reads it without
-// us; the kernel's rule that an inode's open files are all passthrough or
-// all cached is kept per node (fileNode.ioMu).
+// us; the kernel's rules that an inode's open files are all passthrough or
+// all cached, and that its passthrough files share one backing file, are
+// kept per node (fileNode.ioMu), which registers the backing file itself:
+// go-fuse's own registration miscounts its users (see fileNode), and its
+// node API has no way to name a backing ID, so the raw bridge is wrapped to
+// put it in the OPEN reply (bridge).
 package fs
 
 import (
 	"log"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -48,6 +53,29 @@ type mount struct {
 	// kernel from the cache file directly (Options.Passthrough, and the
 	// kernel accepted a backing file at mount).
 	passthrough atomic.Bool
+	// server registers and unregisters the backing files (fileNode).
+	server *fuse.Server
+	// backingIDs hands the backing ID of a passthrough open from
+	// fileNode.Open to bridge.Open, keyed by the OPEN request's cancel
+	// channel (unique among the requests in flight).
+	backingIDs sync.Map // <-chan struct{} → int32
+}
+
+// bridge is go-fuse's node bridge plus what its node API cannot say: the
+// backing ID of a passthrough open, which fileNode.Open registers and
+// counts itself (see fileNode.ioMu for why not go-fuse).
+type bridge struct {
+	fuse.RawFileSystem
+	m *mount
+}
+
+func (b *bridge) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
+	st := b.RawFileSystem.Open(cancel, in, out)
+	if id, ok := b.m.backingIDs.LoadAndDelete(cancel); ok && st.Ok() {
+		out.BackingID = id.(int32)
+		out.OpenFlags = out.OpenFlags&^fuse.FOPEN_KEEP_CACHE | fuse.FOPEN_PASSTHROUGH
+	}
+	return st
 }
 
 // Mount mounts v at mountpoint (read-only unless v is writable) and
@@ -70,7 +98,7 @@ func Mount(mountpoint string, v *vfs.FS, opts Options) (*fuse.Server, error) {
 	}
 	attr, neg := opts.AttrTTL, opts.NegativeTTL
 	fuseLog := goFuseLogger(opts.Logger)
-	server, err := gofs.Mount(mountpoint, root, &gofs.Options{
+	gopts := &gofs.Options{
 		MountOptions: fuse.MountOptions{
 			FsName:       opts.FsName,
 			Name:         "ossmount",
@@ -99,8 +127,15 @@ func Mount(mountpoint string, v *vfs.FS, opts Options) (*fuse.Server, error) {
 		// comparing (dev, ino) take for "no inode".
 		RootStableAttr: &gofs.StableAttr{Ino: v.Ino("", true)},
 		Logger:         fuseLog,
-	})
+	}
+	// What gofs.Mount does, with the node bridge wrapped (see bridge).
+	server, err := fuse.NewServer(&bridge{RawFileSystem: gofs.NewNodeFS(root, gopts), m: m}, mountpoint, &gopts.MountOptions)
 	if err != nil {
+		return nil, err
+	}
+	m.server = server // before Serve: no request can come earlier
+	go server.Serve()
+	if err := server.WaitMount(); err != nil {
 		return nil, err
 	}
 	if opts.Passthrough {
@@ -187,7 +222,6 @@ var (
 	_ gofs.NodeListxattrer = (*fileNode)(nil)
 )
 
-var _ gofs.FilePassthroughFder = (*backedHandle)(nil)
 
 var (
 	_ gofs.FileReader   = (*handle)(nil)

@@ -1,8 +1,15 @@
 package test
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -194,5 +201,79 @@ func TestPassthroughOff(t *testing.T) {
 	assertSame(t, "warm", mustRead(t, p), data)
 	if s, served := e.stats(), e.daemonReadBytes()-before; s.PassthroughOpens != 0 || served != int64(len(data)) {
 		t.Fatalf("passthrough=off: passthrough_opens %d, daemon served %d bytes of %d", s.PassthroughOpens, served, len(data))
+	}
+}
+
+// TestPassthroughOpensWhileModesSwitch: many opens and closes of the same
+// few files while a small cache keeps evicting them, so each inode keeps
+// switching between page-cache and passthrough files, and RELEASEs of the
+// one mode reach the daemon while opens of the other are answered. The
+// kernel fails with EIO an open whose backing file is not the one the
+// inode's open passthrough files use, or whose backing ID was unregistered
+// meanwhile; go-fuse's count of a node's backing users also counted the
+// RELEASEs of page-cache files, unregistered the ID while passthrough files
+// were open, and such EIOs came every few seconds. Not one may come now.
+func TestPassthroughOpensWhileModesSwitch(t *testing.T) {
+	const files, size = 8, 512 << 10
+	e := newEnv(t)
+	data := make([][]byte, files)
+	for i := range data {
+		data[i] = pattern(int64(7000+i), size)
+		e.put(fmt.Sprintf("modes/o%d", i), data[i])
+	}
+	e.mount("block_size=64K", "part_size=256K", "cache_size=4M")
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var opens, eios atomic.Int64
+	for r := 0; r < 16; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// A thread each: the opens and closes overlap in the kernel.
+			runtime.LockOSThread()
+			rng := rand.New(rand.NewPCG(uint64(r), 3))
+			buf := make([]byte, size+1)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				i := rng.IntN(files)
+				f, err := os.Open(e.path(fmt.Sprintf("modes/o%d", i)))
+				opens.Add(1)
+				if err != nil {
+					if errors.Is(err, syscall.EIO) {
+						eios.Add(1)
+					}
+					t.Errorf("open modes/o%d: %v", i, err)
+					continue
+				}
+				want := data[i]
+				if r%2 == 0 {
+					n, err := io.ReadFull(f, buf)
+					if err != io.ErrUnexpectedEOF || !bytes.Equal(buf[:n], want) {
+						t.Errorf("read modes/o%d: %d bytes, %v", i, n, err)
+					}
+				} else {
+					off := rng.Int64N(size - 4096)
+					if _, err := f.ReadAt(buf[:4096], off); err != nil || !bytes.Equal(buf[:4096], want[off:off+4096]) {
+						t.Errorf("read modes/o%d at %d: %v", i, off, err)
+					}
+				}
+				f.Close()
+			}
+		}()
+	}
+	time.Sleep(8 * time.Second)
+	close(stop)
+	wg.Wait()
+	s := e.stats()
+	t.Logf("%d opens, %d passthrough, %d open EIOs", opens.Load(), s.PassthroughOpens, eios.Load())
+	if s.PassthroughOpens == 0 || e.daemonReadBytes() == 0 {
+		t.Errorf("both modes wanted: %d passthrough opens, %d bytes read through the daemon", s.PassthroughOpens, e.daemonReadBytes())
+	}
+	if n := eios.Load(); n > 0 {
+		t.Errorf("%d of %d opens failed with EIO", n, opens.Load())
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss"
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss/credentials"
 
+	"github.com/ossmount/ossmount/config"
 	"github.com/ossmount/ossmount/test/ossemu"
 )
 
@@ -40,8 +41,9 @@ var (
 	flagOssmount  = flag.String("ossmount", "bin/ossmount", "ossmount binary")
 	flagWork      = flag.String("work", "/var/tmp/ossmount-writebench", "scratch directory (source file, mountpoints, caches)")
 	flagSize      = flag.String("size", "1G", "bytes written")
-	flagPartSize  = flag.String("part-size", "8M", "upload part size (ossmount, the SDK Uploader, s3fs, rclone)")
-	flagParallel  = flag.Int("parallel", 4, "parts uploaded at once (all systems)")
+	flagPartSize  = flag.String("part-size", config.FormatSize(config.DefaultUploadPartSize), "upload part size (ossmount and the SDK Uploader; with -same, s3fs and rclone too)")
+	flagParallel  = flag.Int("parallel", config.DefaultUploadParallel, "parts uploaded at once (ossmount and the SDK Uploader; with -same, s3fs and rclone too)")
+	flagSame      = flag.Bool("same", false, "give s3fs and rclone the same part size and parallelism (default: their own defaults, as a user gets them)")
 	flagLatency   = flag.Duration("latency", 10*time.Millisecond, "added before each answer")
 	flagBandwidth = flag.String("bandwidth", "32MB", "per-connection bandwidth, both ways")
 	flagRuns      = flag.Int("runs", 3, "runs per system (the median is reported)")
@@ -93,8 +95,12 @@ func main() {
 
 	src := filepath.Join(*flagWork, "source.bin")
 	want := makeSource(src, size)
-	fmt.Printf("emulator %s: latency %v, %s/s per connection both ways; %s written in %s parts, %d in flight; %d runs\n",
-		base, *flagLatency, *flagBandwidth, *flagSize, *flagPartSize, *flagParallel, *flagRuns)
+	peers := "s3fs and rclone at their defaults"
+	if *flagSame {
+		peers = "s3fs and rclone with the same"
+	}
+	fmt.Printf("emulator %s: latency %v, %s/s per connection both ways; %s written; ossmount and the SDK Uploader in %s parts, %d in flight, %s; %d runs\n",
+		base, *flagLatency, *flagBandwidth, *flagSize, *flagPartSize, *flagParallel, peers, *flagRuns)
 
 	results := map[string]*result{}
 	systems := strings.Split(*flagSystems, ",")
@@ -316,8 +322,11 @@ func runS3fs(base, src, key string, part int64) (float64, error) {
 	if err := os.MkdirAll(mnt, 0o755); err != nil {
 		return 0, err
 	}
-	cmd := exec.Command("s3fs", bucket, mnt, "-f", "-o", fmt.Sprintf("url=%s,use_path_request_style,public_bucket=1,multipart_size=%d,parallel_count=%d",
-		base, max(part>>20, 5), *flagParallel))
+	opts := fmt.Sprintf("url=%s,use_path_request_style,public_bucket=1", base)
+	if *flagSame {
+		opts += fmt.Sprintf(",multipart_size=%d,parallel_count=%d", max(part>>20, 5), *flagParallel)
+	}
+	cmd := exec.Command("s3fs", bucket, mnt, "-f", "-o", opts)
 	if err := cmd.Start(); err != nil {
 		return 0, err
 	}
@@ -336,9 +345,13 @@ func runS3fs(base, src, key string, part int64) (float64, error) {
 
 func runRclone(base, src, key string, part int64) (float64, error) {
 	u, _ := url.Parse(base)
-	cmd := exec.Command("rclone", "copyto", src, ":s3:"+bucket+"/"+key, "--s3-provider", "Other", "--s3-endpoint", u.String(),
-		"--s3-force-path-style", "--s3-no-check-bucket", "--s3-chunk-size", fmt.Sprintf("%dKi", part>>10), "--s3-upload-concurrency", strconv.Itoa(*flagParallel),
-		"--s3-upload-cutoff", fmt.Sprintf("%dKi", part>>10))
+	args := []string{"copyto", src, ":s3:" + bucket + "/" + key, "--s3-provider", "Other", "--s3-endpoint", u.String(),
+		"--s3-force-path-style", "--s3-no-check-bucket"}
+	if *flagSame {
+		args = append(args, "--s3-chunk-size", fmt.Sprintf("%dKi", part>>10), "--s3-upload-concurrency", strconv.Itoa(*flagParallel),
+			"--s3-upload-cutoff", fmt.Sprintf("%dKi", part>>10))
+	}
+	cmd := exec.Command("rclone", args...)
 	var env []string
 	for _, e := range os.Environ() {
 		if !strings.HasPrefix(e, "AWS_CA_BUNDLE=") { // Debian's rclone refuses to start with it
