@@ -55,7 +55,7 @@ func TestDefaults(t *testing.T) {
 		Endpoint: "https://oss-cn-hangzhou.aliyuncs.com", Region: "cn-hangzhou",
 		CacheDir: "/var/cache/ossmount", CacheSize: 10 << 30, MinFree: 1 << 30,
 		BlockSize: 1 << 20, PartSize: 8 << 20, KernelReadahead: 4 << 20, Passthrough: true, Parallel: 64, Revalidate: "etag",
-		UploadPartSize: 8 << 20, UploadParallel: 4,
+		UploadPartSize: 8 << 20, UploadParallel: 16,
 		MetadataTTL: time.Second, NegativeTTL: time.Second, ReadTimeout: 30 * time.Second,
 		Retries: 5, Umask: 0o022, FileMode: 0o444, DirMode: 0o555, LogLevel: slog.LevelInfo,
 		CredentialTimeout: 15 * time.Second, ECSMetadataEndpoint: "http://100.100.100.200",

@@ -44,10 +44,12 @@ const (
 	// Random and small-file readers fetch only what they read, so a
 	// higher bound costs them nothing.
 	DefaultParallel = 64
-	// Uploads: 8 MiB parts, 4 in flight (the part buffers, 6 of them,
-	// bound the memory writes take to 48 MiB).
+	// Uploads: 8 MiB parts, 16 in flight. Like reads, a write to a store
+	// that serves each connection at a rate of its own is as fast as the
+	// parts it keeps in flight; the part buffers (parallel + 2 of them)
+	// bound the memory writes take to 144 MiB.
 	DefaultUploadPartSize = 8 * MiB
-	DefaultUploadParallel = 4
+	DefaultUploadParallel = 16
 	MinUploadPartSize     = 100 * KiB
 	MaxUploadPartSize     = 1 * GiB
 )
