@@ -88,8 +88,13 @@ bench: deps build
 	  echo "building ossfs 2.0 from $(OSSFS2_MIRROR) (log: $(BIN)/ossfs2-build.log)"; \
 	  mkdir -p $(BIN); SRC_DIR='$(patsubst %/build/ossfs2,%,$(OSSFS2))' bash '$(OSSFS2_BUILD)' '$(OSSFS2_MIRROR)' >$(BIN)/ossfs2-build.log 2>&1 || \
 	  echo "ossfs 2.0 did not build (see $(BIN)/ossfs2-build.log); the bench leaves it out"; fi
-	cd test/bench && $(GO) build -o $(CURDIR)/$(BIN)/sdkget ./cmd/sdkget && $(GO) build -o $(CURDIR)/$(BIN)/bench ./cmd/bench
+	cd test/bench && $(GO) build -o $(CURDIR)/$(BIN)/sdkget ./cmd/sdkget && $(GO) build -o $(CURDIR)/$(BIN)/bench ./cmd/bench && \
+	  $(GO) build -o $(CURDIR)/$(BIN)/writebench ./cmd/writebench
 	$(BIN)/bench -ossmount $(BIN)/ossmount -sdkget $(BIN)/sdkget -ossfs2 '$(OSSFS2)' -rounds $(BENCH_ROUNDS) -work $(BENCH_WORK) -out test/bench
+	@echo "writes: 1 GiB through ossmount against the SDK Uploader, s3fs and rclone (test/bench/write-results.md)"
+	@{ echo '# ossmount write benchmark'; echo; echo 'Written by `make bench` (test/bench/cmd/writebench).'; echo; echo '```'; \
+	  $(BIN)/writebench -ossmount $(BIN)/ossmount -runs $(BENCH_ROUNDS) -work $(BENCH_WORK)/write; echo '```'; } > test/bench/write-results.md.tmp && \
+	  mv test/bench/write-results.md.tmp test/bench/write-results.md && cat test/bench/write-results.md
 
 # The demo's ports on 127.0.0.1: make demo OSSEMU_PORT=9100 METRICS_PORT=9564
 # when the defaults are taken (9000 is also MinIO's).
