@@ -27,8 +27,8 @@ import (
 // that will never grow.
 type fileNode struct {
 	gofs.Inode
-	m     *mount
-	path  string
+	m    *mount
+	path string
 	// entry is the node's version. Only the node's own writes change it
 	// (write.go): a commit through the node makes its bytes the version
 	// the node stands for. A read-only node's entry never changes.

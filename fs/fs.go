@@ -222,7 +222,6 @@ var (
 	_ gofs.NodeListxattrer = (*fileNode)(nil)
 )
 
-
 var (
 	_ gofs.FileReader   = (*handle)(nil)
 	_ gofs.FileReleaser = (*handle)(nil)
