@@ -60,8 +60,12 @@ func checkCapability(c *csipb.VolumeCapability) string {
 	if fs := c.GetMount().GetFsType(); fs != "" && fs != "fuse.ossmount" && fs != "ossmount" {
 		return "fs_type " + fs + " is not supported (ossmount volumes are fuse.ossmount)"
 	}
-	if !supportedMode(c.GetAccessMode().GetMode()) {
-		return "access mode " + c.GetAccessMode().GetMode().String() + " is not supported (OSS has no lock across nodes to keep one writer among them): use MULTI_NODE_MULTI_WRITER / ReadWriteMany, MULTI_NODE_READER_ONLY / ReadOnlyMany, or a single-node mode"
+	if m := c.GetAccessMode().GetMode(); !supportedMode(m) {
+		why := ""
+		if m == csipb.VolumeCapability_AccessMode_MULTI_NODE_SINGLE_WRITER {
+			why = " (OSS has no lock across nodes to keep one writer among them)"
+		}
+		return "access mode " + m.String() + " is not supported" + why + ": use MULTI_NODE_MULTI_WRITER / ReadWriteMany, MULTI_NODE_READER_ONLY / ReadOnlyMany, or a single-node mode"
 	}
 	return ""
 }
