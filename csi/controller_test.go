@@ -18,8 +18,8 @@ func capability(mode csipb.VolumeCapability_AccessMode_Mode) *csipb.VolumeCapabi
 }
 
 // TestCreateVolumeIsAPrefix: a dynamic volume is path + the PV name under
-// the class's bucket; the same name gives the same volume; writer modes
-// across nodes are refused; DeleteVolume keeps the data.
+// the class's bucket; the same name gives the same volume; MULTI_NODE_SINGLE_WRITER
+// is refused, the other modes accepted; DeleteVolume keeps the data.
 func TestCreateVolumeIsAPrefix(t *testing.T) {
 	p := startInProcess(t, t.TempDir())
 	ctx := context.Background()
@@ -97,9 +97,10 @@ func TestNodeRefusesBadRequests(t *testing.T) {
 		{"block", func(r *csipb.NodeStageVolumeRequest) {
 			r.VolumeCapability.AccessType = &csipb.VolumeCapability_Block{Block: &csipb.VolumeCapability_BlockVolume{}}
 		}, "block"},
-		{"writers", func(r *csipb.NodeStageVolumeRequest) {
-			r.VolumeCapability.AccessMode.Mode = csipb.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER
-		}, "read-only"},
+		{"single writer on many nodes", func(r *csipb.NodeStageVolumeRequest) {
+			r.VolumeCapability.AccessMode.Mode = csipb.VolumeCapability_AccessMode_MULTI_NODE_SINGLE_WRITER
+		}, "lock across nodes"},
+		{"rw in otherOpts", func(r *csipb.NodeStageVolumeRequest) { r.VolumeContext["otherOpts"] = "-o rw" }, "option rw"},
 	} {
 		r := base()
 		c.edit(r)
