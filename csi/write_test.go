@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	csipb "github.com/container-storage-interface/spec/lib/go/csi"
@@ -19,7 +20,8 @@ import (
 // through its targets (one daemon: a file created through one target reads
 // back through another, and the emulator holds the object); a readonly
 // publish of it is EROFS at that target; a volume staged with a reader mode
-// stays EROFS, and a publish asking to write it is FailedPrecondition.
+// stays EROFS, and a publish asking to write it is FailedPrecondition; a
+// daemon restarted at a publish is writable again, its readonly target not.
 func TestWriterModes(t *testing.T) {
 	needRoot(t)
 	emu, url := emulator(t)
@@ -46,6 +48,10 @@ func TestWriterModes(t *testing.T) {
 	must(t, "publish t1", publish("vol-w", ws, t1, rwx, false))
 	must(t, "publish t2", publish("vol-w", ws, t2, rwx, false))
 	must(t, "publish t3 readonly", publish("vol-w", ws, t3, rwx, true))
+	must(t, "publish t1 again", publish("vol-w", ws, t1, rwx, false))
+	if err := publish("vol-w", ws, t3, rwx, false); status.Code(err) != codes.AlreadyExists {
+		t.Errorf("publish t3 again without readonly: %v, want AlreadyExists", err)
+	}
 	data := []byte("written through the CSI volume\n")
 	must(t, "write through t1", os.WriteFile(filepath.Join(t1, "out.txt"), data, 0o644))
 	if got := readFile(t, filepath.Join(t2, "out.txt")); string(got) != string(data) {
@@ -56,6 +62,19 @@ func TestWriterModes(t *testing.T) {
 	}
 	if err := os.WriteFile(filepath.Join(t3, "ro.txt"), data, 0o644); !errors.Is(err, unix.EROFS) {
 		t.Errorf("write through the readonly target t3: %v, want EROFS", err)
+	}
+	// The daemon dies: the next publish restarts it writable, from the
+	// volume's record, and renews each bind mount as it was published.
+	daemons := ossmountProcesses(t, ws)
+	if len(daemons) != 1 {
+		t.Fatalf("daemons of vol-w: %v", daemons)
+	}
+	must(t, "kill -9 daemon", syscall.Kill(daemons[0], syscall.SIGKILL))
+	waitGone(t, daemons[0])
+	must(t, "publish t1 after the daemon died", publish("vol-w", ws, t1, rwx, false))
+	must(t, "write through t2 after the restart", os.WriteFile(filepath.Join(t2, "again.txt"), data, 0o644))
+	if err := os.WriteFile(filepath.Join(t3, "ro.txt"), data, 0o644); !errors.Is(err, unix.EROFS) {
+		t.Errorf("write through the readonly target t3 after the restart: %v, want EROFS", err)
 	}
 	// allow_delete from otherOpts reached the daemon.
 	must(t, "unlink through t1", os.Remove(filepath.Join(t1, "out.txt")))
