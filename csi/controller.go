@@ -20,18 +20,30 @@ import (
 // volumeIDPrefix marks the IDs CreateVolume makes: "oss:BUCKET/PREFIX".
 const volumeIDPrefix = "oss:"
 
-// Access modes: the mount is read-only, so a volume may be read on many
-// nodes (MULTI_NODE_READER_ONLY) or used on one node (the SINGLE_NODE_*
-// modes: a pod asking to write gets EROFS from the read-only mount).
-// Modes that promise writers on several nodes are refused until ossmount
-// writes.
+// Access modes: a volume may be read on many nodes (MULTI_NODE_READER_ONLY),
+// used on one node (the SINGLE_NODE_* modes) or written on many
+// (MULTI_NODE_MULTI_WRITER: each node's daemon writes create-only unless
+// allow_overwrite, so two nodes creating one key get one object and an
+// EEXIST, never a mix). MULTI_NODE_SINGLE_WRITER is refused: it promises
+// one writing node among readers, and OSS has no lock across nodes with
+// which the plugin could keep that promise.
 func supportedMode(m csipb.VolumeCapability_AccessMode_Mode) bool {
 	switch m {
 	case csipb.VolumeCapability_AccessMode_MULTI_NODE_READER_ONLY,
-		csipb.VolumeCapability_AccessMode_SINGLE_NODE_READER_ONLY,
-		csipb.VolumeCapability_AccessMode_SINGLE_NODE_WRITER,
+		csipb.VolumeCapability_AccessMode_SINGLE_NODE_READER_ONLY:
+		return true
+	}
+	return writerMode(m)
+}
+
+// writerMode reports whether m lets the volume be written: such a volume
+// is mounted with rw unless its readOnly attribute is true.
+func writerMode(m csipb.VolumeCapability_AccessMode_Mode) bool {
+	switch m {
+	case csipb.VolumeCapability_AccessMode_SINGLE_NODE_WRITER,
 		csipb.VolumeCapability_AccessMode_SINGLE_NODE_SINGLE_WRITER,
-		csipb.VolumeCapability_AccessMode_SINGLE_NODE_MULTI_WRITER:
+		csipb.VolumeCapability_AccessMode_SINGLE_NODE_MULTI_WRITER,
+		csipb.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER:
 		return true
 	}
 	return false
@@ -48,8 +60,12 @@ func checkCapability(c *csipb.VolumeCapability) string {
 	if fs := c.GetMount().GetFsType(); fs != "" && fs != "fuse.ossmount" && fs != "ossmount" {
 		return "fs_type " + fs + " is not supported (ossmount volumes are fuse.ossmount)"
 	}
-	if !supportedMode(c.GetAccessMode().GetMode()) {
-		return "access mode " + c.GetAccessMode().GetMode().String() + " is not supported: ossmount mounts are read-only (use MULTI_NODE_READER_ONLY / ReadOnlyMany, or a single-node mode)"
+	if m := c.GetAccessMode().GetMode(); !supportedMode(m) {
+		why := ""
+		if m == csipb.VolumeCapability_AccessMode_MULTI_NODE_SINGLE_WRITER {
+			why = " (OSS has no lock across nodes to keep one writer among them)"
+		}
+		return "access mode " + m.String() + " is not supported" + why + ": use MULTI_NODE_MULTI_WRITER / ReadWriteMany, MULTI_NODE_READER_ONLY / ReadOnlyMany, or a single-node mode"
 	}
 	return ""
 }

@@ -18,8 +18,8 @@ func capability(mode csipb.VolumeCapability_AccessMode_Mode) *csipb.VolumeCapabi
 }
 
 // TestCreateVolumeIsAPrefix: a dynamic volume is path + the PV name under
-// the class's bucket; the same name gives the same volume; writer modes
-// across nodes are refused; DeleteVolume keeps the data.
+// the class's bucket; the same name gives the same volume; MULTI_NODE_SINGLE_WRITER
+// is refused, the other modes accepted; DeleteVolume keeps the data.
 func TestCreateVolumeIsAPrefix(t *testing.T) {
 	p := startInProcess(t, t.TempDir())
 	ctx := context.Background()
@@ -43,22 +43,27 @@ func TestCreateVolumeIsAPrefix(t *testing.T) {
 		t.Errorf("repeated CreateVolume: %v %v", again, err)
 	}
 
-	for _, mode := range []csipb.VolumeCapability_AccessMode_Mode{
-		csipb.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER, csipb.VolumeCapability_AccessMode_MULTI_NODE_SINGLE_WRITER,
-	} {
-		bad := &csipb.CreateVolumeRequest{Name: "pvc-w", Parameters: params, VolumeCapabilities: []*csipb.VolumeCapability{capability(mode)}}
-		if _, err := p.ctrl.CreateVolume(ctx, bad); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "read-only") {
-			t.Errorf("%v: %v, want InvalidArgument", mode, err)
-		}
-		v, err := p.ctrl.ValidateVolumeCapabilities(ctx, &csipb.ValidateVolumeCapabilitiesRequest{VolumeId: vol.GetVolumeId(), VolumeCapabilities: []*csipb.VolumeCapability{capability(mode)}})
-		if err != nil || v.GetConfirmed() != nil {
-			t.Errorf("ValidateVolumeCapabilities(%v) confirmed: %v %v", mode, v, err)
-		}
+	// MULTI_NODE_SINGLE_WRITER: no lock across nodes keeps its promise.
+	mode := csipb.VolumeCapability_AccessMode_MULTI_NODE_SINGLE_WRITER
+	bad := &csipb.CreateVolumeRequest{Name: "pvc-w", Parameters: params, VolumeCapabilities: []*csipb.VolumeCapability{capability(mode)}}
+	if _, err := p.ctrl.CreateVolume(ctx, bad); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "lock across nodes") {
+		t.Errorf("%v: %v, want InvalidArgument", mode, err)
 	}
-	v, err := p.ctrl.ValidateVolumeCapabilities(ctx, &csipb.ValidateVolumeCapabilitiesRequest{VolumeId: vol.GetVolumeId(),
-		VolumeCapabilities: []*csipb.VolumeCapability{capability(csipb.VolumeCapability_AccessMode_MULTI_NODE_READER_ONLY)}})
-	if err != nil || v.GetConfirmed() == nil {
-		t.Errorf("ValidateVolumeCapabilities(reader): %v %v", v, err)
+	if v, err := p.ctrl.ValidateVolumeCapabilities(ctx, &csipb.ValidateVolumeCapabilitiesRequest{VolumeId: vol.GetVolumeId(), VolumeCapabilities: []*csipb.VolumeCapability{capability(mode)}}); err != nil || v.GetConfirmed() != nil {
+		t.Errorf("ValidateVolumeCapabilities(%v) confirmed: %v %v", mode, v, err)
+	}
+	for _, mode := range []csipb.VolumeCapability_AccessMode_Mode{
+		csipb.VolumeCapability_AccessMode_MULTI_NODE_READER_ONLY, csipb.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER,
+		csipb.VolumeCapability_AccessMode_SINGLE_NODE_WRITER, csipb.VolumeCapability_AccessMode_SINGLE_NODE_SINGLE_WRITER,
+	} {
+		v, err := p.ctrl.ValidateVolumeCapabilities(ctx, &csipb.ValidateVolumeCapabilitiesRequest{VolumeId: vol.GetVolumeId(),
+			VolumeCapabilities: []*csipb.VolumeCapability{capability(mode)}})
+		if err != nil || v.GetConfirmed() == nil {
+			t.Errorf("ValidateVolumeCapabilities(%v): %v %v", mode, v, err)
+		}
+		if _, err := p.ctrl.CreateVolume(ctx, &csipb.CreateVolumeRequest{Name: "pvc-m", Parameters: params, VolumeCapabilities: []*csipb.VolumeCapability{capability(mode)}}); err != nil {
+			t.Errorf("CreateVolume(%v): %v", mode, err)
+		}
 	}
 
 	missing := map[string]string{"url": params["url"]}
@@ -92,9 +97,10 @@ func TestNodeRefusesBadRequests(t *testing.T) {
 		{"block", func(r *csipb.NodeStageVolumeRequest) {
 			r.VolumeCapability.AccessType = &csipb.VolumeCapability_Block{Block: &csipb.VolumeCapability_BlockVolume{}}
 		}, "block"},
-		{"writers", func(r *csipb.NodeStageVolumeRequest) {
-			r.VolumeCapability.AccessMode.Mode = csipb.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER
-		}, "read-only"},
+		{"single writer on many nodes", func(r *csipb.NodeStageVolumeRequest) {
+			r.VolumeCapability.AccessMode.Mode = csipb.VolumeCapability_AccessMode_MULTI_NODE_SINGLE_WRITER
+		}, "lock across nodes"},
+		{"rw in otherOpts", func(r *csipb.NodeStageVolumeRequest) { r.VolumeContext["otherOpts"] = "-o rw" }, "option rw"},
 	} {
 		r := base()
 		c.edit(r)

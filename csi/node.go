@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 
 	csipb "github.com/container-storage-interface/spec/lib/go/csi"
 	"golang.org/x/sys/unix"
@@ -70,6 +72,7 @@ func (d *Driver) NodeStageVolume(ctx context.Context, req *csipb.NodeStageVolume
 	if err := spec.check(sec == nil); err != nil {
 		return nil, invalid("%v", err)
 	}
+	spec.Writable = writerMode(req.GetVolumeCapability().GetAccessMode().GetMode()) && !spec.ReadOnly
 	staging = filepath.Clean(staging)
 	defer d.lock(id)()
 
@@ -78,7 +81,7 @@ func (d *Driver) NodeStageVolume(ctx context.Context, req *csipb.NodeStageVolume
 			return nil, status.Errorf(codes.FailedPrecondition, "volume %s is already staged at %s", id, v.StagingPath)
 		}
 		if !spec.sameAs(v) {
-			return nil, status.Errorf(codes.AlreadyExists, "volume %s is staged with other attributes (bucket, path, url, region, otherOpts or warm); unstage it first", id)
+			return nil, status.Errorf(codes.AlreadyExists, "volume %s is staged with other attributes (bucket, path, url, region, otherOpts or warm) or %s; unstage it first", id, writability(v.Writable))
 		}
 		if err := d.ensureServing(ctx, v, spec, sec); err != nil {
 			return nil, err
@@ -90,9 +93,9 @@ func (d *Driver) NodeStageVolume(ctx context.Context, req *csipb.NodeStageVolume
 	v := &state.Volume{
 		VolumeID: id, StagingPath: staging,
 		Bucket: spec.Bucket, Prefix: spec.Prefix, Endpoint: spec.Endpoint, Region: spec.Region, Options: spec.Options, Warm: spec.Warm,
-		Anonymous: sec == nil,
-		CacheDir:  filepath.Join(d.opts.CacheRoot, spec.cacheName()),
-		LogFile:   filepath.Join(d.opts.StateDir, "logs", name+".log"),
+		Anonymous: sec == nil, Writable: spec.Writable,
+		CacheDir: filepath.Join(d.opts.CacheRoot, spec.cacheName()),
+		LogFile:  filepath.Join(d.opts.StateDir, "logs", name+".log"),
 	}
 	if other := d.holderOf(v.CacheDir); other != "" {
 		return nil, status.Errorf(codes.FailedPrecondition,
@@ -145,12 +148,20 @@ func sourceOf(v *state.Volume) string {
 // sameAs reports whether v was staged from the same attributes.
 func (s *volumeSpec) sameAs(v *state.Volume) bool {
 	return s.Bucket == v.Bucket && s.Prefix == v.Prefix && s.Endpoint == v.Endpoint && s.Region == v.Region &&
-		slices.Equal(s.Options, v.Options) && slices.Equal(s.Warm, v.Warm)
+		slices.Equal(s.Options, v.Options) && slices.Equal(s.Warm, v.Warm) && s.Writable == v.Writable
+}
+
+// writability says how a volume is staged, for errors.
+func writability(writable bool) string {
+	if writable {
+		return "writable (a writer access mode)"
+	}
+	return "read-only (a reader access mode or readOnly: \"true\")"
 }
 
 // specOf rebuilds the spec a record was staged from.
 func specOf(v *state.Volume) *volumeSpec {
-	return &volumeSpec{Bucket: v.Bucket, Prefix: v.Prefix, Endpoint: v.Endpoint, Region: v.Region, Options: v.Options, Warm: v.Warm}
+	return &volumeSpec{Bucket: v.Bucket, Prefix: v.Prefix, Endpoint: v.Endpoint, Region: v.Region, Options: v.Options, Warm: v.Warm, Writable: v.Writable}
 }
 
 // holderOf returns the ID of the staged volume whose cache is dir.
@@ -227,7 +238,8 @@ func (d *Driver) ensureServing(ctx context.Context, v *state.Volume, spec *volum
 	return nil
 }
 
-// bind bind-mounts v's staging path read-only at target, replacing a
+// bind bind-mounts v's staging path at target, read-only unless the
+// volume is writable and was not published read-only there, replacing a
 // mount there that no longer serves.
 func (d *Driver) bind(v *state.Volume, target string) error {
 	mounted, dead, err := d.mountedAt(target)
@@ -245,10 +257,19 @@ func (d *Driver) bind(v *state.Volume, target string) error {
 	if err := os.MkdirAll(target, 0o750); err != nil {
 		return err
 	}
-	return d.mounter.Mount(v.StagingPath, target, "", []string{"bind", "ro"})
+	opts := []string{"bind"}
+	if !v.Writable || slices.Contains(v.ReadOnlyTargets, target) {
+		opts = append(opts, "ro")
+	}
+	return d.mounter.Mount(v.StagingPath, target, "", opts)
 }
 
-// NodePublishVolume bind-mounts the staging path read-only at the target.
+// NodePublishVolume bind-mounts the staging path at the target: read-only
+// when the request's readonly flag is set or the volume is staged
+// read-only. A publish that asks to write (a writer access mode, readonly
+// unset, readOnly not true) a volume staged read-only is FailedPrecondition:
+// its one daemon on the node serves read-only, and only an unstage and a
+// stage with a writer mode make it writable.
 func (d *Driver) NodePublishVolume(ctx context.Context, req *csipb.NodePublishVolumeRequest) (*csipb.NodePublishVolumeResponse, error) {
 	id, target, staging := req.GetVolumeId(), req.GetTargetPath(), req.GetStagingTargetPath()
 	switch {
@@ -277,11 +298,24 @@ func (d *Driver) NodePublishVolume(ctx context.Context, req *csipb.NodePublishVo
 	if v.StagingPath != filepath.Clean(staging) {
 		return nil, status.Errorf(codes.FailedPrecondition, "volume %s is staged at %s, not %s", id, v.StagingPath, staging)
 	}
+	attrRO, _ := strconv.ParseBool(strings.TrimSpace(req.GetVolumeContext()[AttrReadOnly]))
+	readOnly := req.GetReadonly() || attrRO
+	if !v.Writable && !readOnly && writerMode(req.GetVolumeCapability().GetAccessMode().GetMode()) {
+		return nil, status.Errorf(codes.FailedPrecondition,
+			"volume %s is staged read-only on this node (staged with a reader access mode or readOnly: \"true\") and cannot be published for writing; publish it readonly, or unstage it and stage it with a writer access mode", id)
+	}
+	roTarget := readOnly && v.Writable
+	if slices.Contains(v.Targets, target) && slices.Contains(v.ReadOnlyTargets, target) != roTarget {
+		return nil, status.Errorf(codes.AlreadyExists, "volume %s is published at %s with another readonly flag; unpublish it first", id, target)
+	}
 	if err := d.ensureServing(ctx, v, specOf(v), sec); err != nil {
 		return nil, err
 	}
 	if !slices.Contains(v.Targets, target) {
 		v.Targets = append(v.Targets, target)
+		if roTarget {
+			v.ReadOnlyTargets = append(v.ReadOnlyTargets, target)
+		}
 		if err := d.store.Save(v); err != nil {
 			return nil, status.Errorf(codes.Internal, "saving state: %v", err)
 		}
@@ -312,6 +346,9 @@ func (d *Driver) NodeUnpublishVolume(ctx context.Context, req *csipb.NodeUnpubli
 	if v := d.volume(id); v != nil {
 		if i := slices.Index(v.Targets, target); i >= 0 {
 			v.Targets = slices.Delete(v.Targets, i, i+1)
+			if j := slices.Index(v.ReadOnlyTargets, target); j >= 0 {
+				v.ReadOnlyTargets = slices.Delete(v.ReadOnlyTargets, j, j+1)
+			}
 			if err := d.store.Save(v); err != nil {
 				return nil, status.Errorf(codes.Internal, "saving state: %v", err)
 			}

@@ -21,7 +21,7 @@ const (
 	AttrURL       = "url"       // OSS endpoint
 	AttrRegion    = "region"    // for V4 signing; derived from an oss-REGION endpoint
 	AttrOtherOpts = "otherOpts" // more ossmount options: "-o cache_size=50G,parallel=32"
-	AttrReadOnly  = "readOnly"  // ossmount mounts are read-only: only "true" is accepted
+	AttrReadOnly  = "readOnly"  // "true": mounted read-only whatever the access mode
 	AttrWarm      = "warm"      // comma-separated paths prefetched after staging
 )
 
@@ -42,13 +42,22 @@ var ownedOptions = map[string]string{
 	"endpoint": "use the url attribute", "region": "use the region attribute",
 	"cache_dir": "the plugin places the cache under --cache-root", "credentials_file": "use the secret (akId, akSecret, securityToken)",
 	"anonymous": "give no secret for anonymous access", "foreground": "the plugin runs the daemon", "log_file": "the plugin keeps the daemon's log",
+	"rw": "a writer access mode mounts the volume writable (unless readOnly is true)", "ro": "use readOnly: \"true\" or a reader access mode",
 }
+
+// writeOptions act on writes only: a volume staged read-only (a reader
+// access mode) runs without them, so one PV's otherOpts serve its writers
+// and its readers.
+var writeOptions = map[string]bool{"allow_overwrite": true, "allow_delete": true}
 
 // volumeSpec is a volume as its attributes describe it.
 type volumeSpec struct {
 	Bucket, Prefix, Endpoint, Region string
 	Options                          []string // -o elements, validated
 	Warm                             []string
+	// ReadOnly is the readOnly attribute; Writable is decided at staging
+	// from it and the access mode (writerMode), and passes rw to the daemon.
+	ReadOnly, Writable bool
 }
 
 // attrError is an InvalidArgument naming the attribute at fault.
@@ -95,9 +104,7 @@ func parseVolumeContext(attrs map[string]string) (*volumeSpec, error) {
 		if err != nil {
 			return nil, attrError(AttrReadOnly, "%q is not true or false", v)
 		}
-		if !ro {
-			return nil, attrError(AttrReadOnly, "ossmount volumes are read-only; remove readOnly or set it to true")
-		}
+		s.ReadOnly = ro
 	}
 	opts, err := parseOtherOpts(attrs[AttrOtherOpts])
 	if err != nil {
@@ -186,7 +193,14 @@ func (s *volumeSpec) args(mountpoint, cacheDir, credentialsFile, logFile string)
 	} else {
 		o = append(o, "anonymous")
 	}
-	o = append(o, s.Options...)
+	if s.Writable {
+		o = append(o, "rw")
+	}
+	for _, el := range s.Options {
+		if key, _, _ := strings.Cut(el, "="); s.Writable || !writeOptions[key] {
+			o = append(o, el)
+		}
+	}
 	source := s.Bucket
 	if s.Prefix != "" {
 		source += ":/" + strings.TrimSuffix(s.Prefix, "/")
@@ -216,7 +230,11 @@ func (s *volumeSpec) check(anonymous bool) error {
 	if err := cfg.Validate(); err != nil {
 		return attrError(AttrURL, "%v", err)
 	}
-	cfg, err = config.Parse(s.args(mp, cache, cred, log), nil)
+	// The options as a writer mode would stage them (with readOnly: "true"
+	// the write options are dropped, as for a reader mode).
+	full := *s
+	full.Writable = !s.ReadOnly
+	cfg, err = config.Parse(full.args(mp, cache, cred, log), nil)
 	if err == nil {
 		err = cfg.Validate()
 	}

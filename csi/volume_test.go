@@ -27,7 +27,8 @@ func TestVolumeAttributesNameTheKeyAtFault(t *testing.T) {
 		{"owned option", func(m map[string]string) { m["otherOpts"] = "-o cache_dir=/tmp/x" }, false, "otherOpts", "cache_dir"},
 		{"bad value", func(m map[string]string) { m["otherOpts"] = "-o parallel=0" }, false, "otherOpts", "parallel"},
 		{"not an -o", func(m map[string]string) { m["otherOpts"] = "--foo" }, false, "otherOpts", "--foo"},
-		{"readOnly false", func(m map[string]string) { m["readOnly"] = "false" }, false, "readOnly", "read-only"},
+		{"rw in otherOpts", func(m map[string]string) { m["otherOpts"] = "-o allow_delete,rw" }, false, "otherOpts", "option rw"},
+		{"ro in otherOpts", func(m map[string]string) { m["otherOpts"] = "-oro" }, false, "otherOpts", "option ro"},
 		{"readOnly garbage", func(m map[string]string) { m["readOnly"] = "maybe" }, false, "readOnly", "maybe"},
 		{"unknown key", func(m map[string]string) { m["fuseType"] = "ossfs2" }, false, "fuseType", "unknown"},
 		{"warm outside", func(m map[string]string) { m["warm"] = "../x" }, false, "warm", ""},
@@ -53,7 +54,7 @@ func TestVolumeAttributesNameTheKeyAtFault(t *testing.T) {
 func TestVolumeAttributesAccepted(t *testing.T) {
 	m := map[string]string{
 		"bucket": "bkt", "path": "/data/set/", "url": "oss-cn-shenzhen.aliyuncs.com",
-		"otherOpts": "-o allow_other -o cache_size=50G,parallel=32 -oro", "readOnly": "true", "warm": "models, /index.json,",
+		"otherOpts": "-o allow_other -o cache_size=50G,parallel=32 -oupload_parallel=4", "readOnly": "true", "warm": "models, /index.json,",
 		// added by the provisioner and by kubelet: ignored
 		"storage.kubernetes.io/csiProvisionerIdentity": "x", "csi.storage.k8s.io/pod.name": "p",
 	}
@@ -67,8 +68,23 @@ func TestVolumeAttributesAccepted(t *testing.T) {
 	if spec.Prefix != "data/set/" || spec.Bucket != "bkt" {
 		t.Errorf("bucket %q prefix %q", spec.Bucket, spec.Prefix)
 	}
-	if strings.Join(spec.Options, ",") != "allow_other,cache_size=50G,parallel=32,ro" {
+	if strings.Join(spec.Options, ",") != "allow_other,cache_size=50G,parallel=32,upload_parallel=4" {
 		t.Errorf("options %v", spec.Options)
+	}
+	if !spec.ReadOnly {
+		t.Error("readOnly: true not read")
+	}
+	w, err := parseVolumeContext(map[string]string{"bucket": "bkt", "url": "http://127.0.0.1:9000", "region": "cn-hangzhou", "readOnly": "false", "otherOpts": "-o allow_overwrite,allow_delete"})
+	if err != nil || w.ReadOnly {
+		t.Fatalf("readOnly: false: %v %v", w, err)
+	}
+	// rw and the write options reach the daemon only when staged writable.
+	if a := strings.Join(w.args("/m", "/c", "", "/l"), " "); strings.Contains(a, ",rw") || strings.Contains(a, "allow_delete") || strings.Contains(a, "allow_overwrite") {
+		t.Errorf("read-only staging: %s", a)
+	}
+	w.Writable = true
+	if a := strings.Join(w.args("/m", "/c", "", "/l"), " "); !strings.Contains(a, ",rw,allow_overwrite,allow_delete") {
+		t.Errorf("writable staging: %s", a)
 	}
 	if strings.Join(spec.Warm, ",") != "models,index.json" {
 		t.Errorf("warm %v", spec.Warm)

@@ -34,6 +34,7 @@ type Volume struct {
 	Options   []string `json:"options,omitempty"` // ossmount -o elements from otherOpts
 	Warm      []string `json:"warm,omitempty"`    // paths warmed after each daemon start
 	Anonymous bool     `json:"anonymous,omitempty"`
+	Writable  bool     `json:"writable,omitempty"` // the daemon runs with rw (a writer access mode, readOnly not true)
 
 	CacheDir        string `json:"cache_dir"`
 	CredentialsFile string `json:"credentials_file,omitempty"`
@@ -47,6 +48,9 @@ type Volume struct {
 
 	// Targets are the paths the volume is bind-mounted at (NodePublish).
 	Targets []string `json:"targets,omitempty"`
+	// ReadOnlyTargets are the Targets bind-mounted read-only although the
+	// volume is Writable (a publish with its readonly flag set).
+	ReadOnlyTargets []string `json:"read_only_targets,omitempty"`
 }
 
 // envelope is the file's format.
