@@ -31,6 +31,10 @@ func TestLinkText(t *testing.T) {
 // paths of the mount, and linkText gives them back (cleaned); texts that
 // lead out of the mount are refused.
 func TestLinkPath(t *testing.T) {
+	// The refusal says why (the log line carries it).
+	if _, why := linkPath("a", "../../x"); why != "target above the mount root" {
+		t.Errorf("linkPath climbing above the root: reason %q", why)
+	}
 	for _, c := range []struct{ dir, text, want string }{
 		{"", "f", "f"},
 		{"a", "../b/f", "b/f"},
