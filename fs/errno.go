@@ -42,7 +42,7 @@ func errnoOf(err error) syscall.Errno {
 		return syscall.ENOENT
 	case errors.Is(err, store.ErrAccessDenied), errors.Is(err, store.ErrArchived):
 		return syscall.EACCES
-	case errors.Is(err, vfs.ErrNotSymlink):
+	case errors.Is(err, vfs.ErrNotSymlink), errors.Is(err, vfs.ErrLinkOutside):
 		return syscall.EINVAL
 	default:
 		return syscall.EIO

@@ -26,6 +26,7 @@ func TestErrnoOfEverySentinel(t *testing.T) {
 		{store.ErrAccessDenied, syscall.EACCES},
 		{store.ErrArchived, syscall.EACCES},
 		{vfs.ErrNotSymlink, syscall.EINVAL},
+		{vfs.ErrLinkOutside, syscall.EINVAL},
 		{context.Canceled, syscall.EINTR},
 		{context.DeadlineExceeded, syscall.EINTR},
 		{store.ErrNotModified, syscall.EIO},

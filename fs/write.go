@@ -22,6 +22,7 @@ var (
 	_ gofs.NodeUnlinker  = (*dirNode)(nil)
 	_ gofs.NodeRmdirer   = (*dirNode)(nil)
 	_ gofs.NodeRenamer   = (*dirNode)(nil)
+	_ gofs.NodeSymlinker = (*dirNode)(nil)
 	_ gofs.NodeSetattrer = (*fileNode)(nil)
 	_ gofs.NodeSetattrer = (*dirNode)(nil)
 )
@@ -74,6 +75,19 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	out.SetEntryTimeout(d.m.opts.AttrTTL)
 	out.SetAttrTimeout(d.m.opts.AttrTTL)
 	return d.NewInode(ctx, &dirNode{m: d.m, path: p}, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: ino}), 0
+}
+
+// Symlink makes an OSS symbolic link (ln -s); target is the link's text.
+func (d *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	p := path.Join(d.path, name)
+	e, err := d.m.v.Symlink(ctx, d.path, name, target)
+	if err != nil {
+		return nil, d.m.errno("symlink", p, err)
+	}
+	child := d.linkChild(ctx, p, e, out)
+	out.SetEntryTimeout(d.m.opts.AttrTTL)
+	out.SetAttrTimeout(d.m.opts.AttrTTL)
+	return child, 0
 }
 
 func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {

@@ -33,6 +33,10 @@ type Writer interface {
 	Delete(ctx context.Context, key string) error
 	// Stat describes the object now stored under key (a HEAD).
 	Stat(ctx context.Context, key string) (ObjectInfo, error)
+	// PutSymlink stores a symbolic link at key to targetKey (a key of the
+	// same bucket, which need not exist). With forbidOverwrite it fails
+	// with ErrExists when key exists.
+	PutSymlink(ctx context.Context, key, targetKey string, forbidOverwrite bool) (Committed, error)
 }
 
 // Sentinel errors a Writer wraps (besides ErrNotFound).

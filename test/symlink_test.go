@@ -153,3 +153,91 @@ func TestSymlinkFindAndCopy(t *testing.T) {
 		t.Errorf("the copied link does not lead to the copied file: %v", err)
 	}
 }
+
+// TestSymlinkCreate: with writes on, ln -s makes an OSS link whose target
+// is the key the text names relative to the link; readlink gives the text
+// back and reads follow it. Texts that lead out of the mount are EINVAL
+// and make nothing; an existing name is EEXIST.
+func TestSymlinkCreate(t *testing.T) {
+	e := newEnv(t)
+	target := pattern(303, 200*1024)
+	e.put("data/target.bin", target)
+	e.put("data/sub/deep.txt", []byte("deep\n"))
+	e.source = testBucket + ":/data"
+	e.mount("rw")
+	// Listed first: the new links must show in the listings this mount
+	// keeps, as new files do.
+	for _, d := range []string{"", "sub"} {
+		if _, err := os.ReadDir(e.path(d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	isLink := func(key, wantTarget string) {
+		t.Helper()
+		info, ok := e.emu.Object(testBucket, key)
+		if !ok || info.SymlinkTarget != wantTarget {
+			t.Fatalf("object %s: %+v (exists %v); want a link to %q", key, info, ok, wantTarget)
+		}
+	}
+	for _, c := range []struct{ link, text, key, readlink string }{
+		{"ln", "target.bin", "data/target.bin", "target.bin"},
+		{"sub/up", "../target.bin", "data/target.bin", "../target.bin"},
+		{"sub/here", "./deep.txt", "data/sub/deep.txt", "deep.txt"},
+	} {
+		if err := os.Symlink(c.text, e.path(c.link)); err != nil {
+			t.Fatalf("ln -s %s %s: %v", c.text, c.link, err)
+		}
+		isLink("data/"+c.link, c.key)
+		fi, err := os.Lstat(e.path(c.link))
+		if err != nil || fi.Mode()&fs.ModeSymlink == 0 || fi.Size() != int64(len(c.readlink)) {
+			t.Fatalf("lstat %s: %v %v", c.link, fi, err)
+		}
+		if got, err := os.Readlink(e.path(c.link)); err != nil || got != c.readlink {
+			t.Errorf("readlink %s = %q, %v; want %q", c.link, got, err, c.readlink)
+		}
+	}
+	assertSame(t, "read through ln", mustRead(t, e.path("ln")), target)
+	assertSame(t, "read through sub/up", mustRead(t, e.path("sub/up")), target)
+	assertSame(t, "read through sub/here", mustRead(t, e.path("sub/here")), []byte("deep\n"))
+	entries, err := os.ReadDir(e.path("sub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]fs.FileMode{}
+	for _, de := range entries {
+		types[de.Name()] = de.Type()
+	}
+	if types["up"] != fs.ModeSymlink || types["here"] != fs.ModeSymlink {
+		t.Errorf("listing of sub: %v", types)
+	}
+	// Out of the mount: refused, nothing made.
+	for _, c := range []struct{ link, text string }{
+		{"abs", "/etc/passwd"}, {"sub/climb", "../../elsewhere/x"}, {"root", "."},
+	} {
+		if err := os.Symlink(c.text, e.path(c.link)); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("ln -s %s %s: %v; want EINVAL", c.text, c.link, err)
+		}
+		e.absent("data/" + c.link)
+		if _, err := os.Lstat(e.path(c.link)); !errors.Is(err, syscall.ENOENT) {
+			t.Errorf("lstat %s after the refused ln -s: %v", c.link, err)
+		}
+	}
+	// Onto an existing name: a file, a link.
+	for _, name := range []string{"target.bin", "ln"} {
+		if err := os.Symlink("sub/deep.txt", e.path(name)); !errors.Is(err, syscall.EEXIST) {
+			t.Errorf("ln -s onto %s: %v; want EEXIST", name, err)
+		}
+	}
+	isLink("data/ln", "data/target.bin")
+	e.stored("data/target.bin", target)
+	// Created in the bucket by someone else meanwhile (this mount had not
+	// seen it): forbid-overwrite answers EEXIST.
+	if _, err := os.Lstat(e.path("late")); !errors.Is(err, syscall.ENOENT) {
+		t.Fatal(err)
+	}
+	e.emu.PutSymlink(testBucket, "data/late", "data/target.bin")
+	if err := os.Symlink("sub/deep.txt", e.path("late")); !errors.Is(err, syscall.EEXIST) {
+		t.Errorf("ln -s onto a key made meanwhile: %v; want EEXIST", err)
+	}
+	isLink("data/late", "data/target.bin")
+}

@@ -165,6 +165,10 @@ func (f *fakeStore) Copy(ctx context.Context, r store.CopyRequest) (store.Commit
 	return store.Committed{}, errors.New("unused")
 }
 
+func (f *fakeStore) PutSymlink(ctx context.Context, key, target string, forbidOverwrite bool) (store.Committed, error) {
+	return store.Committed{}, errors.New("unused")
+}
+
 func (f *fakeStore) Delete(ctx context.Context, key string) error {
 	f.call("delete")
 	f.mu.Lock()

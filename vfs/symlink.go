@@ -3,11 +3,13 @@ package vfs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"path"
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/singleflight"
 
@@ -167,3 +169,71 @@ func (v *FS) LinkIno(p string) uint64 {
 
 // isSymlink reports whether a listed or HEAD object is a symbolic link.
 func isSymlink(o store.ObjectInfo) bool { return o.Type == store.TypeSymlink }
+
+// ErrLinkOutside: ln -s with a text that names no key inside this mount
+// (absolute, climbing above the mount root, or the root itself).
+var ErrLinkOutside = errors.New("a symbolic link made through the mount must name a path inside it, relative to the link")
+
+// Symlink creates symbolic link name in dir with text (ln -s): an OSS
+// link object whose target is the key text names, the inverse of
+// linkText. The text is taken relative to the link's directory and
+// cleaned, so readlink gives back the cleaned path ("./a/../b" reads
+// "b"). Links are created only, like files, but allow_overwrite does not
+// apply: a name that exists is ErrExists (replace a link by removing it
+// first). The link shows in this mount at once.
+func (v *FS) Symlink(ctx context.Context, dir, name, text string) (Entry, error) {
+	if v.wr == nil {
+		return Entry{}, ErrReadOnly
+	}
+	if !validName(name) {
+		return Entry{}, fmt.Errorf("%w: invalid name %q", ErrNotAllowed, name)
+	}
+	p := path.Join(dir, name)
+	rel, why := linkPath(dir, text)
+	if why != "" {
+		v.log.Warn("symlink refused: OSS links name a key of the bucket, so a link made here must lead inside the mount",
+			"path", p, "target", text, "reason", why)
+		return Entry{}, fmt.Errorf("%w: %q (%s)", ErrLinkOutside, text, why)
+	}
+	if _, ok := v.pendingEntry(p); ok {
+		return Entry{}, fmt.Errorf("%w: %s", ErrExists, p)
+	}
+	if _, err := v.lookupEntry(ctx, dir, name); err == nil {
+		return Entry{}, fmt.Errorf("%w: %s", ErrExists, p)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return Entry{}, err
+	}
+	key, target := v.key(p), v.key(rel)
+	c, err := v.wr.cfg.Store.PutSymlink(ctx, key, target, true)
+	if err != nil {
+		return Entry{}, err
+	}
+	if c.ETag != "" {
+		v.links.put(key+"\x00"+c.ETag, target)
+	}
+	e := v.linkEntry(p, Entry{Name: name, Symlink: true, ETag: c.ETag, LastModified: time.Now()}, target)
+	v.forget(p)
+	v.remember(p, e)
+	return e, nil
+}
+
+// linkPath resolves link text against the link's directory dir into the
+// path (relative to the mount root) of the target, or says why it cannot.
+func linkPath(dir, text string) (rel, why string) {
+	switch {
+	case text == "":
+		return "", "empty target"
+	case path.IsAbs(text):
+		return "", "absolute target"
+	}
+	rel = path.Join(dir, text)
+	switch {
+	case rel == "..", strings.HasPrefix(rel, "../"):
+		return "", "target above the mount root"
+	case rel == ".":
+		return "", "target is the mount root"
+	case !validPath(rel):
+		return "", "target is not a valid path"
+	}
+	return rel, ""
+}

@@ -18,7 +18,8 @@ package vfs
 //     mkdir puts a "dir/" marker, rmdir deletes the marker of an empty
 //     directory, rename of a file is a server-side copy then a delete (not
 //     atomic), rename of a directory is done only for an empty one (EXDEV
-//     otherwise, so mv copies).
+//     otherwise, so mv copies); symlink puts a link object, create-only
+//     (symlink.go).
 
 import (
 	"context"

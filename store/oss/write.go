@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -230,6 +231,21 @@ func (s *Store) Stat(ctx context.Context, key string) (store.ObjectInfo, error) 
 		return store.ObjectInfo{}, err
 	}
 	return info, nil
+}
+
+// PutSymlink implements store.Writer. The target goes URL-encoded, as
+// OSS takes it (symlinkTarget decodes the answers of GetSymlink).
+func (s *Store) PutSymlink(ctx context.Context, key, targetKey string, forbidOverwrite bool) (store.Committed, error) {
+	out, err := writeCall(ctx, s, "PUTSYMLINK", key, func() (*oss.PutSymlinkResult, error) {
+		return s.client.PutSymlink(ctx, &oss.PutSymlinkRequest{
+			Bucket: oss.Ptr(s.bucket), Key: oss.Ptr(key), Target: oss.Ptr(url.PathEscape(targetKey)),
+			ForbidOverwrite: forbid(forbidOverwrite),
+		})
+	})
+	if err != nil {
+		return store.Committed{}, err
+	}
+	return store.Committed{ETag: out.Headers.Get("ETag")}, nil
 }
 
 // Versioning returns the bucket's versioning status: "" (never enabled),

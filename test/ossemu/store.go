@@ -78,6 +78,8 @@ type ObjectInfo struct {
 	ContentType  string
 	Restore      RestoreState
 	Metadata     map[string]string // x-oss-meta-* (lower-case names without the prefix)
+	// SymlinkTarget is a symbolic link's target key ("" for other objects).
+	SymlinkTarget string
 }
 
 // object is immutable once stored: changes replace the pointer.
@@ -107,7 +109,8 @@ func (o *object) info() ObjectInfo {
 		}
 	}
 	return ObjectInfo{Key: o.key, Size: o.size, ETag: o.etag, LastModified: o.lastModified, CRC64: o.crc64,
-		StorageClass: o.storageClass, ContentType: o.contentType, Restore: o.restore, Metadata: meta}
+		StorageClass: o.storageClass, ContentType: o.contentType, Restore: o.restore, Metadata: meta,
+		SymlinkTarget: o.symlinkTarget}
 }
 
 type bucket struct {

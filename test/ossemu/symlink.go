@@ -12,7 +12,8 @@ import (
 
 // Symbolic links (PutSymlink, GetSymlink). A link is an object of type
 // Symlink whose target is another key of the bucket. As on OSS:
-//   - PUT ?symlink with x-oss-symlink-target (URL-encoded) creates it;
+//   - PUT ?symlink with x-oss-symlink-target (URL-encoded) creates it
+//     (x-oss-forbid-overwrite: 409 FileAlreadyExists if the key exists);
 //     GET ?symlink answers the target in that header, and 400 NotSymlink
 //     for an object that is not a link;
 //   - HEAD of the link describes the link (x-oss-object-type: Symlink,
@@ -78,7 +79,7 @@ func (c *call) symlink(acl ACL) {
 	switch c.r.Method {
 	case http.MethodPut:
 		c.setOp("PutSymlink")
-		if !c.authorize(acl, true) {
+		if !c.authorize(acl, true) || c.forbidden() {
 			return
 		}
 		raw := c.r.Header.Get("x-oss-symlink-target")

@@ -47,6 +47,14 @@ func TestSymlinks(t *testing.T) {
 	if types["ln"] != "Symlink" || types["dangling"] != "Symlink" || len(l.CommonPrefixes) != 1 {
 		t.Fatalf("listing types %v", types)
 	}
+	// forbid-overwrite: 409 FileAlreadyExists on an existing key, link or not.
+	for _, k := range []string{"ln", "dir/target file"} {
+		_, err = c.PutSymlink(ctx(t), &oss.PutSymlinkRequest{Bucket: oss.Ptr("bkt"), Key: oss.Ptr(k), Target: oss.Ptr("other"), ForbidOverwrite: oss.Ptr("true")})
+		wantCode(t, err, 409, "FileAlreadyExists")
+	}
+	if _, err := c.PutSymlink(ctx(t), &oss.PutSymlinkRequest{Bucket: oss.Ptr("bkt"), Key: oss.Ptr("new"), Target: oss.Ptr("other"), ForbidOverwrite: oss.Ptr("true")}); err != nil {
+		t.Fatalf("forbid-overwrite PutSymlink of a new key: %v", err)
+	}
 	// Anonymous writes are refused like any PUT.
 	_, err = f.clientWith(credentials.NewAnonymousCredentialsProvider()).PutSymlink(ctx(t), &oss.PutSymlinkRequest{Bucket: oss.Ptr("pub"), Key: oss.Ptr("x"), Target: oss.Ptr("y")})
 	wantCode(t, err, 403, "AccessDenied")
