@@ -76,8 +76,8 @@ Ignored options (they belong to mount(8), systemd or the kernel):
   _netdev, nofail, noauto, auto, defaults, user, users, nouser, x-systemd.*,
   x-*, comment=..., dev, nodev, suid, nosuid, exec, noexec, async, sync,
   atime, noatime, relatime, norelatime, lazytime, and the like.
-  rw is refused: the mount is read-only. mount(8) passes rw unless the fstab
-  line says ro, so put ro in it.
+  rw (or -w) makes the mount writable; mount(8) passes rw unless the fstab
+  line says ro, so keep ro in a line that should be read-only.
 
 Environment:
   OSS_ENDPOINT, OSS_REGION       defaults of endpoint= and region=
