@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ossmount/ossmount/internal/durable"
+
 	csipb "github.com/container-storage-interface/spec/lib/go/csi"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
@@ -103,7 +105,7 @@ func (d *Driver) NodeStageVolume(ctx context.Context, req *csipb.NodeStageVolume
 	}
 	if sec != nil {
 		v.CredentialsFile = filepath.Join(d.opts.StateDir, "credentials", name)
-		if err := state.WriteFileDurable(v.CredentialsFile, sec.file(v.Bucket), 0o600); err != nil {
+		if err := durable.WriteFile(v.CredentialsFile, sec.file(v.Bucket), 0o600); err != nil {
 			return nil, status.Errorf(codes.Internal, "writing credentials: %v", err)
 		}
 	}
@@ -200,7 +202,7 @@ func (d *Driver) ensureServing(ctx context.Context, v *state.Volume, spec *volum
 		if v.CredentialsFile == "" {
 			d.log.Warn("secrets given for a volume staged anonymously; unstage and stage it to use them", "volume", v.VolumeID)
 		} else if cur, err := os.ReadFile(v.CredentialsFile); err != nil || string(cur) != string(sec.file(v.Bucket)) {
-			if err := state.WriteFileDurable(v.CredentialsFile, sec.file(v.Bucket), 0o600); err != nil {
+			if err := durable.WriteFile(v.CredentialsFile, sec.file(v.Bucket), 0o600); err != nil {
 				return status.Errorf(codes.Internal, "writing credentials: %v", err)
 			}
 			d.log.Info("credentials rotated; the daemon re-reads them", "volume", v.VolumeID)

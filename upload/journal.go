@@ -114,7 +114,7 @@ func (j *Journal) Pending() ([]store.InProgress, error) {
 	var out []store.InProgress
 	for _, e := range ents {
 		p := filepath.Join(j.dir, e.Name())
-		if strings.HasPrefix(e.Name(), ".tmp-") {
+		if durable.IsTemp(e.Name()) {
 			os.Remove(p)
 			continue
 		}

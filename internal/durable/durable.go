@@ -6,6 +6,7 @@ package durable
 import (
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -47,10 +48,11 @@ func SyncDir(dir string) error {
 // WriteFile replaces file p with data durably: a temporary file in p's
 // directory, written, fsynced, renamed over p, then the directory
 // fsynced. A crash leaves either the old file or the new one (and perhaps
-// a temporary file named ".tmp-*", which its owner deletes).
+// a temporary file, see IsTemp, which its owner deletes). The rename gives
+// p a new inode, which is how a process re-reading p notices the change.
 func WriteFile(p string, data []byte, perm os.FileMode) error {
 	dir := filepath.Dir(p)
-	f, err := os.CreateTemp(dir, ".tmp-*")
+	f, err := os.CreateTemp(dir, "."+filepath.Base(p)+"-*"+tempSuffix)
 	if err != nil {
 		return err
 	}
@@ -73,4 +75,13 @@ func WriteFile(p string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	return SyncDir(dir)
+}
+
+// tempSuffix ends the names of WriteFile's temporary files.
+const tempSuffix = ".tmp"
+
+// IsTemp says whether name (a base name) is one of WriteFile's temporary
+// files, left by a crash between its create and its rename.
+func IsTemp(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.HasSuffix(name, tempSuffix)
 }

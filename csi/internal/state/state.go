@@ -19,7 +19,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
+
+	"github.com/ossmount/ossmount/internal/durable"
 )
 
 // Volume is what the plugin knows about one staged volume on this node.
@@ -72,9 +73,11 @@ func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	tmps, _ := filepath.Glob(filepath.Join(dir, "*.tmp"))
-	for _, t := range tmps {
-		_ = os.Remove(t)
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if durable.IsTemp(e.Name()) {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+		}
 	}
 	return &Store{dir: dir}, nil
 }
@@ -102,7 +105,7 @@ func (s *Store) Save(v *Volume) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileDurable(s.path(v.VolumeID), append(data, '\n'), 0o600)
+	return durable.WriteFile(s.path(v.VolumeID), append(data, '\n'), 0o600)
 }
 
 // Delete removes the record of volumeID (none is no error).
@@ -110,7 +113,7 @@ func (s *Store) Delete(volumeID string) error {
 	if err := os.Remove(s.path(volumeID)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	return syncDir(s.dir)
+	return durable.SyncDir(s.dir)
 }
 
 // Load returns every valid record, and an error for each file that is not
@@ -162,51 +165,4 @@ func load(path string) (*Volume, error) {
 		return nil, ErrCorrupt
 	}
 	return &v, nil
-}
-
-// WriteFileDurable replaces path with data: a temp file in the same
-// directory, fsync, rename, fsync of the directory. A reader sees the old
-// or the new contents, never a mix, also after a crash. The rename gives
-// the file a new inode, which is how a daemon re-reading a credentials file
-// notices the change.
-func WriteFileDurable(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))+"-*.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(perm); err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
