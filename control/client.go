@@ -38,7 +38,10 @@ func Dial(socket string) (*Client, error) {
 		return nil, err
 	}
 	conn.Close()
-	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+	// No keep-alive: a client makes a few requests (a scrape, a command),
+	// and an idle connection kept open would hold an fd and goroutines in
+	// both processes for as long as the client lives.
+	tr := &http.Transport{DisableKeepAlives: true, DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", socket)
 	}}

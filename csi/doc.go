@@ -6,7 +6,8 @@
 // a directory named by a hash of (bucket, prefix, endpoint), so every pod on
 // the node shares one daemon and one cache, and the cache outlives pods,
 // re-scheduling onto the node and plugin upgrades. NodePublishVolume
-// bind-mounts the staging path read-only into the pod.
+// bind-mounts the staging path into the pod: read-only unless the volume
+// is staged writable (a writer access mode) and published without readonly.
 //
 // The daemons are ordinary ossmount processes in their own sessions, not
 // goroutines of the plugin: they outlive it. The plugin records each staged

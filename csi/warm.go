@@ -47,7 +47,7 @@ func (d *Driver) startWarm(v *state.Volume) {
 		start, last := time.Now(), time.Now()
 		var total int64
 		err = client.Warm(ctx, paths, func(ev control.WarmEvent) {
-			if ev.Files != nil || (ev.Total > 0 && total == 0) {
+			if ev.Files != nil { // the plan comes first
 				total = ev.Total
 				m.warmTotal.WithLabelValues(id).Set(float64(total))
 				log.Info("warm: started", "files", len(ev.Files), "bytes", total, "paths", v.Warm)

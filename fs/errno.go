@@ -20,7 +20,7 @@ func errnoOf(err error) syscall.Errno {
 		return syscall.EINTR
 	case errors.Is(err, vfs.ErrReadOnly):
 		return syscall.EROFS
-	case errors.Is(err, vfs.ErrExists), errors.Is(err, vfs.ErrUploadExists):
+	case errors.Is(err, vfs.ErrExists), errors.Is(err, store.ErrExists):
 		return syscall.EEXIST
 	case errors.Is(err, vfs.ErrNotSequential):
 		return syscall.EINVAL
@@ -36,7 +36,7 @@ func errnoOf(err error) syscall.Errno {
 		return syscall.EBUSY
 	case errors.Is(err, vfs.ErrTooLarge):
 		return syscall.EFBIG
-	case errors.Is(err, vfs.ErrStale), errors.Is(err, store.ErrChanged), errors.Is(err, vfs.ErrSourceChanged):
+	case errors.Is(err, vfs.ErrStale), errors.Is(err, store.ErrChanged), errors.Is(err, store.ErrSourceChanged):
 		return syscall.ESTALE
 	case errors.Is(err, store.ErrNotFound):
 		return syscall.ENOENT

@@ -54,8 +54,12 @@ func KindOf(err error) ErrorKind {
 	switch {
 	case err == nil, errors.Is(err, ErrNotModified), errors.Is(err, ErrRangeNotSatisfiable):
 		return KindNone
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoSuchUpload):
 		return KindNotFound
+	case errors.Is(err, ErrExists):
+		return KindRejected
+	case errors.Is(err, ErrSourceChanged):
+		return KindChanged
 	case errors.Is(err, ErrAccessDenied):
 		return KindAccessDenied
 	case errors.Is(err, ErrArchived):

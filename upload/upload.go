@@ -34,7 +34,6 @@ import (
 	"github.com/ossmount/ossmount/config"
 	"github.com/ossmount/ossmount/store"
 
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -48,10 +47,8 @@ import (
 	"github.com/ossmount/ossmount/crc64ecma"
 )
 
-// Limits (the defaults are config's).
+// Limits (the defaults and the part size's range are config's).
 const (
-	// MinPartSize is OSS's smallest part but the last.
-	MinPartSize = 100 << 10
 	// MaxParts is OSS's limit on the parts of an upload.
 	MaxParts = 10000
 	// copyChunk bounds one UploadPartCopy (OSS allows up to 5 GiB).
@@ -259,6 +256,11 @@ func (w *Writer) start(ctx context.Context) error {
 			err = fmt.Errorf("short read of the existing object at %d", off)
 		}
 		if err != nil {
+			// Give the buffer back: the next write starts over (a
+			// signal may have ended ctx), and a lost token would leave
+			// the mount one part buffer short for good.
+			w.buf = nil
+			w.e.putBuf(b)
 			return fmt.Errorf("reading the existing object: %w", err)
 		}
 		off += int64(n)
@@ -502,25 +504,26 @@ func (w *Writer) ours(ctx context.Context, want uint64, known bool) (Result, boo
 // describes the object.
 func (w *Writer) verify(ctx context.Context, c store.Committed, want uint64, known bool) (Result, error) {
 	if known && c.HasCRC64 && c.CRC64 != want {
-		w.e.log.Error("committed object does not have the bytes written: deleting it", "key", w.key, "server_crc64", c.CRC64, "crc64", want)
-		if err := w.e.store.Delete(context.WithoutCancel(ctx), w.key); err != nil {
-			w.e.log.Error("cannot delete the damaged object", "key", w.key, "err", err)
-		}
-		return Result{}, fmt.Errorf("%w: object %d, written %d", ErrChecksum, c.CRC64, want)
+		return Result{}, w.damaged(ctx, c.CRC64, want)
 	}
 	r := Result{ObjectInfo: store.ObjectInfo{Key: w.key, Size: w.size, ETag: c.ETag, CRC64: want, HasCRC64: known}}
-	if o, err := w.e.store.Stat(ctx, w.key); err == nil && sameETag(o.ETag, c.ETag) {
+	if o, err := w.e.store.Stat(ctx, w.key); err == nil && store.SameETag(o.ETag, c.ETag) {
 		if known && o.HasCRC64 && o.CRC64 != want {
-			return Result{}, fmt.Errorf("%w: object %d, written %d", ErrChecksum, o.CRC64, want)
+			return Result{}, w.damaged(ctx, o.CRC64, want)
 		}
 		r.ObjectInfo, r.LastModifiedKnown = o, true
 	}
 	return r, nil
 }
 
-func sameETag(a, b string) bool {
-	trim := func(s string) []byte { return bytes.ToUpper(bytes.Trim([]byte(s), `"`)) }
-	return bytes.Equal(trim(a), trim(b))
+// damaged deletes a committed object whose CRC64 (got) is not the one of
+// the bytes written (want): never keep an object with wrong bytes.
+func (w *Writer) damaged(ctx context.Context, got, want uint64) error {
+	w.e.log.Error("committed object does not have the bytes written: deleting it", "key", w.key, "server_crc64", got, "crc64", want)
+	if err := w.e.store.Delete(context.WithoutCancel(ctx), w.key); err != nil {
+		w.e.log.Error("cannot delete the damaged object", "key", w.key, "err", err)
+	}
+	return fmt.Errorf("%w: object %d, written %d", ErrChecksum, got, want)
 }
 
 func (w *Writer) forget() {

@@ -1,6 +1,7 @@
 package upload
 
 import (
+	"github.com/ossmount/ossmount/config"
 	"github.com/ossmount/ossmount/store"
 
 	"bytes"
@@ -208,7 +209,11 @@ func data(n int) []byte {
 	return b
 }
 
-const part = MinPartSize
+// part is the smallest part OSS takes (config.MinUploadPartSize), untyped
+// for the tests' arithmetic.
+const part = 100 << 10
+
+var _ = [1]int{}[part-config.MinUploadPartSize] // part must be config's
 
 func writeAll(t *testing.T, w *Writer, b []byte, chunk int) {
 	t.Helper()

@@ -258,7 +258,7 @@ func (v *FS) pageEntries(prefix string, page store.ListPage) []Entry {
 			v.hide(o.Key, "negative size in the listing")
 			continue
 		}
-		out = append(out, Entry{Name: name, Size: o.Size, ETag: o.ETag, LastModified: o.LastModified, StorageClass: o.StorageClass, Symlink: isSymlink(o)})
+		out = append(out, entryOf(name, o))
 	}
 	for _, p := range page.Prefixes {
 		name, ok := strings.CutPrefix(p, prefix)

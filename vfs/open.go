@@ -37,7 +37,7 @@ func (v *FS) OpenVersion(ctx context.Context, p string, seen Entry) (*Handle, Op
 	if err != nil {
 		return nil, res, err
 	}
-	if !SameETag(res.Entry.ETag, seen.ETag) {
+	if !store.SameETag(res.Entry.ETag, seen.ETag) {
 		v.Gen(p, res.Entry.ETag)
 		h.Release()
 		return nil, OpenResult{}, fmt.Errorf("%w: opened as %s, now %s", ErrStale, seen.ETag, res.Entry.ETag)
@@ -65,7 +65,7 @@ func (v *FS) open(ctx context.Context, p string, seen *Entry) (*Handle, OpenResu
 	if !haveCached {
 		cached, haveCached = v.cachedEmpty(key)
 	}
-	if haveCached && seen != nil && seen.ETag != "" && !SameETag(seen.ETag, cached.ETag) {
+	if haveCached && seen != nil && seen.ETag != "" && !store.SameETag(seen.ETag, cached.ETag) {
 		haveCached = false
 	}
 	var cond fetcher.Conditions
@@ -249,7 +249,7 @@ func (v *FS) Current(ctx context.Context, p, etag string) error {
 		return nil
 	case e.IsDir:
 		return fmt.Errorf("%w: now a directory", ErrStale)
-	case !SameETag(e.ETag, etag):
+	case !store.SameETag(e.ETag, etag):
 		return fmt.Errorf("%w: version %s, now %s", ErrStale, etag, e.ETag)
 	}
 	return nil

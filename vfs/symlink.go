@@ -104,7 +104,7 @@ func (v *FS) linkTarget(ctx context.Context, key, etag string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if etag == "" || SameETag(got, etag) {
+		if etag == "" || store.SameETag(got, etag) {
 			v.links.put(id, t)
 		}
 		return t, nil
@@ -169,6 +169,12 @@ func (v *FS) LinkIno(p string) uint64 {
 
 // isSymlink reports whether a listed or HEAD object is a symbolic link.
 func isSymlink(o store.ObjectInfo) bool { return o.Type == store.TypeSymlink }
+
+// entryOf is the entry of object o under name, as a listing or a HEAD
+// describes it (a link's text and size are Lookup's to complete).
+func entryOf(name string, o store.ObjectInfo) Entry {
+	return Entry{Name: name, Size: o.Size, ETag: o.ETag, LastModified: o.LastModified, StorageClass: o.StorageClass, Symlink: isSymlink(o)}
+}
 
 // ErrLinkOutside: ln -s with a text that names no key inside this mount
 // (absolute, climbing above the mount root, or the root itself).

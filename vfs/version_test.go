@@ -67,9 +67,9 @@ func (s *memStore) Get(ctx context.Context, req store.GetRequest) (*store.GetRes
 	switch {
 	case !ok:
 		return nil, &store.RequestError{Op: "GET", Key: req.Key, Status: 404, Kind: store.ErrNotFound}
-	case req.IfMatch != "" && !SameETag(req.IfMatch, o.etag):
+	case req.IfMatch != "" && !store.SameETag(req.IfMatch, o.etag):
 		return nil, &store.RequestError{Op: "GET", Key: req.Key, Status: 412, Kind: store.ErrChanged}
-	case req.IfNoneMatch != "" && SameETag(req.IfNoneMatch, o.etag),
+	case req.IfNoneMatch != "" && store.SameETag(req.IfNoneMatch, o.etag),
 		req.IfNoneMatch == "" && !req.IfModifiedSince.IsZero() && !o.lm.After(req.IfModifiedSince):
 		return nil, &store.RequestError{Op: "GET", Key: req.Key, Status: 304, Kind: store.ErrNotModified}
 	}

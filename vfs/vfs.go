@@ -233,15 +233,12 @@ func (v *FS) Gen(p, etag string) uint64 {
 	g, ok := v.gens[p]
 	if !ok {
 		g = fileGen{etag: etag, gen: 1}
-	} else if !SameETag(g.etag, etag) {
+	} else if !store.SameETag(g.etag, etag) {
 		g = fileGen{etag: etag, gen: g.gen + 1}
 	}
 	v.gens[p] = g
 	return g.gen
 }
-
-// SameETag reports whether two ETags name the same version (store.SameETag).
-func SameETag(a, b string) bool { return store.SameETag(a, b) }
 
 func (v *FS) key(p string) string { return v.opts.Prefix + p }
 
@@ -359,7 +356,7 @@ func (v *FS) lookupRemote(ctx context.Context, p, name string) (Entry, error) {
 		return e, nil
 	}
 	if headErr == nil {
-		return Entry{Name: name, Size: info.Size, ETag: info.ETag, LastModified: info.LastModified, StorageClass: info.StorageClass}, nil
+		return entryOf(name, info), nil
 	}
 	if !errors.Is(headErr, store.ErrNotFound) {
 		return Entry{}, headErr

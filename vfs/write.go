@@ -53,10 +53,8 @@ var (
 // The upload engine's sentinels, named here so that the FUSE adapter maps
 // every error of the core without importing the engine.
 var (
-	ErrUploadExists  = store.ErrExists         // someone else created the key meanwhile
 	ErrNotSequential = upload.ErrNotSequential // a write not at the end of the file
 	ErrTooLarge      = upload.ErrTooLarge      // more parts than a multipart upload allows
-	ErrSourceChanged = store.ErrSourceChanged  // the object appended to changed under us
 )
 
 // WriteConfig turns writes on (FS.EnableWrites).
@@ -267,7 +265,7 @@ func (h *WriteHandle) begin(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if info.Size != h.size || !SameETag(info.ETag, h.committed.ETag) {
+	if info.Size != h.size || !store.SameETag(info.ETag, h.committed.ETag) {
 		return fmt.Errorf("%w: %s changed in the bucket", ErrStale, h.path)
 	}
 	if info.Size == 0 {

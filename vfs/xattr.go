@@ -3,6 +3,7 @@ package vfs
 import (
 	"context"
 	"fmt"
+	"github.com/ossmount/ossmount/store"
 	"net/http"
 	"strconv"
 	"strings"
@@ -21,9 +22,9 @@ func (v *FS) Xattrs(ctx context.Context, p string, e Entry) (map[string]string, 
 	if err != nil {
 		return nil, err
 	}
-	if e.ETag != "" && !SameETag(info.ETag, e.ETag) {
+	if e.ETag != "" && !store.SameETag(info.ETag, e.ETag) {
 		// Another version than the caller's: what the next lookup says.
-		v.remember(p, Entry{Name: e.Name, Size: info.Size, ETag: info.ETag, LastModified: info.LastModified, StorageClass: info.StorageClass})
+		v.remember(p, entryOf(e.Name, info))
 		return nil, fmt.Errorf("%w: version %s, now %s", ErrStale, e.ETag, info.ETag)
 	}
 	x := map[string]string{
@@ -41,7 +42,7 @@ func (v *FS) Xattrs(ctx context.Context, p string, e Entry) (map[string]string, 
 		x["user.oss.restore"] = r
 	}
 	var cached int64
-	if ver, ok := v.cache.Cached(v.opts.Bucket, key); ok && SameETag(ver.ETag, info.ETag) {
+	if ver, ok := v.cache.Cached(v.opts.Bucket, key); ok && store.SameETag(ver.ETag, info.ETag) {
 		if obj, err := v.cache.Object(ver); err == nil {
 			cached = obj.CachedBytes()
 		}

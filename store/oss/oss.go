@@ -7,9 +7,8 @@
 // knows OSS header names and error codes.
 //
 // The write calls (PutObject, the multipart calls, CopyObject,
-// DeleteObject, PutSymlink) go here too, one file per family (put.go,
-// multipart.go, copy.go, delete.go), through the same withRenewal,
-// classify, counters and retry policy as the read calls.
+// DeleteObject, PutSymlink) implement store.Writer in write.go, through the
+// same withRenewal, classify, counters and retry policy as the read calls.
 package oss
 
 import (
@@ -53,7 +52,7 @@ type Config struct {
 	Logger  *slog.Logger // each request at debug level; never credentials
 }
 
-// Store implements store.Getter, store.Lister and store.SymlinkReader
+// Store implements store.Getter, store.Lister, store.SymlinkReader and store.Writer
 // with the Alibaba Cloud OSS Go SDK v2. The SDK's own retryer is turned off:
 // the fetcher retries uniformly, resuming bodies from the last byte received.
 type Store struct {
@@ -102,7 +101,7 @@ func New(cfg Config) (*Store, error) {
 		WithCredentialsProvider(prov).
 		WithUsePathStyle(pathStyle).
 		WithRetryMaxAttempts(1).
-		// Uploads are checked by the upload engine (oss_write.go).
+		// Uploads are checked by the upload engine (package upload).
 		WithDisableUploadCRC64Check(true).
 		WithHttpClient(httpClient)
 	log := cfg.Logger

@@ -9,7 +9,8 @@ import (
 
 // Counters of the requests the Store sends, for `ossmount stats` and the
 // Prometheus metrics. They are counted where every request passes (the
-// store), once per HTTP request, retries included.
+// store), once per HTTP request, retries included. Write requests (PUT,
+// the multipart calls, COPY, DELETE) are counted in Errors only.
 
 // Request kinds.
 const (

@@ -76,11 +76,11 @@ func writeCall[T any](ctx context.Context, s *Store, op, key string, once func()
 	v, err := retryMeta(ctx, s, op, key, func() (T, error) {
 		v, err := withRenewal(ctx, s, op, key, once)
 		if err != nil {
-			return v, writeErr(op, key, err)
+			err = writeErr(op, key, err)
 		}
-		return v, nil
+		s.counts.record(op, false, err) // each attempt, as the reads are
+		return v, err
 	})
-	s.counts.record(op, false, err)
 	s.log.Debug("oss request", "op", op, "key", key, "duration", time.Since(t0), "err", err)
 	return v, err
 }
@@ -226,11 +226,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 
 // Stat implements store.Writer: a HEAD, described for the upload engine.
 func (s *Store) Stat(ctx context.Context, key string) (store.ObjectInfo, error) {
-	info, err := s.Head(ctx, key)
-	if err != nil {
-		return store.ObjectInfo{}, err
-	}
-	return info, nil
+	return s.Head(ctx, key)
 }
 
 // PutSymlink implements store.Writer. The target goes URL-encoded, as
