@@ -127,9 +127,11 @@ func parseVolumeContext(attrs map[string]string) (*volumeSpec, error) {
 			s.Warm = []string{"."}
 		}
 	}
-	// The daemon's own parser has the last word on url, region and the
-	// options: a line it would refuse is refused here, naming the key.
-	if err := s.check(false); err != nil {
+	// The daemon's own parser has the last word on url and the options: a
+	// line it would refuse is refused here, naming the key. Whether a
+	// region is needed depends on the secrets (an anonymous mount needs
+	// none): NodeStage checks it once it has them.
+	if err := s.check(true); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -127,3 +127,20 @@ func TestSecrets(t *testing.T) {
 		t.Errorf("credentials file %q", got)
 	}
 }
+
+// A public-read bucket behind an endpoint that names no region mounts
+// anonymously (the daemon needs no region for unsigned requests); with
+// secrets the region is required, at stage.
+func TestAnonymousVolumeNeedsNoRegion(t *testing.T) {
+	m := map[string]string{"bucket": "bkt", "url": "https://oss.example.com"}
+	spec, err := parseVolumeContext(m)
+	if err != nil {
+		t.Fatalf("refused %v: %v", m, err)
+	}
+	if err := spec.check(true); err != nil {
+		t.Fatalf("anonymous: %v", err)
+	}
+	if err := spec.check(false); err == nil || !strings.Contains(err.Error(), "region") {
+		t.Fatalf("with secrets: %v, want the region named", err)
+	}
+}
