@@ -91,10 +91,7 @@ func (d *Driver) CreateVolume(_ context.Context, req *csipb.CreateVolumeRequest)
 	if req.GetVolumeContentSource() != nil {
 		return nil, invalid("volume_content_source: ossmount volumes cannot be created from a snapshot or another volume")
 	}
-	params := map[string]string{}
-	for k, v := range req.GetParameters() {
-		params[k] = v
-	}
+	params := req.GetParameters()
 	spec, err := parseVolumeContext(params)
 	if err != nil {
 		return nil, invalid("%v", err)

@@ -36,12 +36,23 @@ func (d *Driver) startDaemon(ctx context.Context, v *state.Volume, spec *volumeS
 	cmd.Dir = "/"
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if msg == "" {
-			msg = err.Error()
+	err := cmd.Run()
+	// ossmount's stderr is its mount-time warnings ("ossmount: warning:
+	// ..."), then, when it fails, the one line that says why.
+	var reason string
+	for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+		line = strings.TrimPrefix(strings.TrimSpace(line), "ossmount: ")
+		if w, ok := strings.CutPrefix(line, "warning: "); ok {
+			d.log.Warn("ossmount: "+w, "volume", v.VolumeID)
+		} else if line != "" {
+			reason = line
 		}
-		return fmt.Errorf("mounting %s: %s", v.StagingPath, strings.TrimPrefix(msg, "ossmount: "))
+	}
+	if err != nil {
+		if reason == "" {
+			reason = err.Error()
+		}
+		return fmt.Errorf("mounting %s: %s", v.StagingPath, reason)
 	}
 	pid, start, err := daemonIdentity(v.CacheDir)
 	if err != nil {
