@@ -3,7 +3,6 @@ package fs
 import (
 	"context"
 	"path"
-	"strings"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -97,7 +96,7 @@ func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 	if h.dots < 2 {
 		name, p := ".", h.d.path
 		if h.dots == 1 {
-			name, p = "..", parentDir(h.d.path)
+			name, p = "..", vfs.DirOf(h.d.path)
 		}
 		h.dots++
 		return &fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR, Ino: h.d.m.v.Ino(p, true)}, 0
@@ -134,15 +133,6 @@ func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 	h.dots = int(min(off, 2))
 	h.r.Seek(int(off) - h.dots)
 	return 0
-}
-
-// parentDir is the path of p's parent directory ("" for the root and its
-// children; the root's ".." is the root itself).
-func parentDir(p string) string {
-	if i := strings.LastIndexByte(p, '/'); i >= 0 {
-		return p[:i]
-	}
-	return ""
 }
 
 func (d *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {

@@ -132,7 +132,7 @@ func (f *fileNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.Set
 				if err != nil {
 					return errnoOf(err)
 				}
-				e, err := f.m.v.Lookup(ctx, parentDir(f.path), path.Base(f.path)) // the handle's entry
+				e, err := f.m.v.Lookup(ctx, vfs.DirOf(f.path), path.Base(f.path)) // the handle's entry
 				if err != nil {
 					return errnoOf(err)
 				}

@@ -240,7 +240,7 @@ func (v *FS) Current(ctx context.Context, p, etag string) error {
 	if etag == "" {
 		return nil // a version without an ETag cannot be told from others
 	}
-	e, err := v.Lookup(ctx, dirOf(p), path.Base(p))
+	e, err := v.Lookup(ctx, DirOf(p), path.Base(p))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return fmt.Errorf("%w: %w", ErrStale, err)

@@ -130,7 +130,7 @@ func (v *FS) linkText(p, target string) string {
 	}
 	// Both are absolute and clean, so Rel cannot fail; the result never
 	// climbs above the mount root.
-	text, _ := filepath.Rel("/"+dirOf(p), "/"+rel)
+	text, _ := filepath.Rel("/"+DirOf(p), "/"+rel)
 	return text
 }
 
@@ -150,7 +150,7 @@ func validPath(p string) bool {
 
 // Readlink returns the text of the symbolic link at p.
 func (v *FS) Readlink(ctx context.Context, p string) (string, error) {
-	e, err := v.Lookup(ctx, dirOf(p), path.Base(p))
+	e, err := v.Lookup(ctx, DirOf(p), path.Base(p))
 	if err != nil {
 		return "", err
 	}

@@ -279,8 +279,6 @@ func (v *FS) lookupEntry(ctx context.Context, dir, name string) (Entry, error) {
 	v.mu.Lock()
 	l := v.dirs[dir]
 	hit, hasHit := v.lookups[p]
-	reading := v.beingReadLocked(dir)
-	isRead := v.readWithEntriesLocked(p)
 	v.mu.Unlock()
 	if l != nil {
 		// A fresh listing answers for every name; one still arriving
@@ -304,7 +302,12 @@ func (v *FS) lookupEntry(ctx context.Context, dir, name string) (Entry, error) {
 		}
 	}
 	// A directory being read answers for the names it is returning, even
-	// past the TTL (see dir.go).
+	// past the TTL (see dir.go). Asked only now: the fresh listing and the
+	// lookup cache answer most lookups.
+	v.mu.Lock()
+	reading := v.beingReadLocked(dir)
+	isRead := v.readWithEntriesLocked(p)
+	v.mu.Unlock()
 	for _, rl := range reading {
 		if e, ok := rl.has(name); ok {
 			return e, nil
@@ -371,7 +374,7 @@ func (v *FS) lookupRemote(ctx context.Context, p, name string) (Entry, error) {
 func (v *FS) forget(p string) {
 	v.mu.Lock()
 	delete(v.lookups, p)
-	delete(v.dirs, dirOf(p))
+	delete(v.dirs, DirOf(p))
 	v.mu.Unlock()
 }
 
@@ -379,13 +382,15 @@ func (v *FS) forget(p string) {
 func (v *FS) remember(p string, e Entry) {
 	v.mu.Lock()
 	v.lookups[p] = lookupHit{at: time.Now(), entry: e, found: true}
-	if l := v.dirs[dirOf(p)]; l != nil && l.stale(e) {
-		delete(v.dirs, dirOf(p)) // stale listing: list again next time
+	if l := v.dirs[DirOf(p)]; l != nil && l.stale(e) {
+		delete(v.dirs, DirOf(p)) // stale listing: list again next time
 	}
 	v.mu.Unlock()
 }
 
-func dirOf(p string) string {
+// DirOf is the path of p's parent directory ("" for the root and its
+// children; the root's ".." is the root itself).
+func DirOf(p string) string {
 	if i := strings.LastIndexByte(p, '/'); i >= 0 {
 		return p[:i]
 	}

@@ -29,7 +29,7 @@ type WarmFile struct {
 // is the root) into the files under it, in path order.
 func (v *FS) WarmPlan(ctx context.Context, p string) ([]WarmFile, error) {
 	if p != "" {
-		e, err := v.Lookup(ctx, dirOf(p), path.Base(p))
+		e, err := v.Lookup(ctx, DirOf(p), path.Base(p))
 		if err != nil {
 			return nil, err
 		}

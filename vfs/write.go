@@ -154,7 +154,7 @@ func (v *FS) OpenWrite(ctx context.Context, p string, trunc bool) (*WriteHandle,
 	if !v.wr.cfg.AllowOverwrite {
 		return nil, fmt.Errorf("%w: %s exists and allow_overwrite is off", ErrExists, p)
 	}
-	e, err := v.lookupEntry(ctx, dirOf(p), path.Base(p))
+	e, err := v.lookupEntry(ctx, DirOf(p), path.Base(p))
 	if err != nil {
 		return nil, err
 	}
