@@ -44,16 +44,9 @@ func (fe *blockFetch) wait(ctx context.Context) error {
 }
 
 // release drops one reference to fe; fe.data must not be read after it.
-//
-// A reader may drop the last reference after the last part has ended and
-// emptied the spares; it then empties them itself, so an idle mount keeps
-// no spare whichever of the two comes last.
 func (f *Fetcher) release(fe *blockFetch) {
 	if fe.refs.Add(-1) == 0 && fe.data != nil {
 		f.putBlockBuf(fe.data)
-		if f.active.Load() == 0 {
-			f.dropSpares()
-		}
 	}
 }
 
@@ -72,8 +65,15 @@ func (f *Fetcher) getBlockBuf(n int64) []byte {
 }
 
 // putBlockBuf keeps b as a spare if there is room, else leaves it to the
-// garbage collector.
+// garbage collector. A buffer given back while no part runs (a reader's
+// last reference dropped after the last part ended, a written file seeded)
+// empties the spares, so an idle mount keeps none whichever comes last.
 func (f *Fetcher) putBlockBuf(b []byte) {
+	defer func() {
+		if f.active.Load() == 0 {
+			f.dropSpares()
+		}
+	}()
 	if f.poisonFreed && len(b) > 0 {
 		b[0] = 0xA5
 		for i := 1; i < len(b); i *= 2 {

@@ -49,13 +49,15 @@ func (f *Fetcher) OpenFetched(ra *Readahead, o *Object, n int64) {
 // bytes of a file written through this mount, committed as version o. The
 // fetcher stays the cache's only writer. It stops at the first error.
 func (f *Fetcher) SeedWritten(o *Object, src io.ReaderAt) error {
-	buf := make([]byte, o.BlockSize)
+	buf := f.getBlockBuf(o.BlockSize)
+	defer f.putBlockBuf(buf)
 	for b := range o.numBlocks() {
 		off, n := o.blockSpan(b)
 		if _, err := src.ReadAt(buf[:n], off); err != nil && !errors.Is(err, io.EOF) {
 			return err
 		}
 		if err := o.Blocks.WriteBlock(b, buf[:n]); err != nil {
+			f.writeErrs.Add(1)
 			return err
 		}
 	}
